@@ -1,0 +1,73 @@
+//! Objects every cluster has from the start: the `default`, `kube-system`, `kube-public`
+//! and `kube-node-lease` namespaces, and the `kubernetes` Service in `default` pointing at
+//! this server (its Endpoints and EndpointSlice), as upstream's bootstrap controller keeps them.
+
+use machinery::ApiError;
+use serde_json::{Value, json};
+
+use crate::rest::{Rest, WriteOptions};
+
+const NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+fn opts() -> WriteOptions {
+    WriteOptions {
+        field_manager: "kube-apiserver".into(),
+        ..Default::default()
+    }
+}
+
+async fn create_if_missing(
+    rest: &Rest,
+    group: &str,
+    plural: &str,
+    ns: &str,
+    obj: Value,
+) -> Result<(), ApiError> {
+    let res = rest
+        .registry
+        .get(group, "v1", plural)
+        .ok_or_else(|| ApiError::internal(format!("{plural} not served")))?;
+    match rest.create(&res, ns, obj, &opts()).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Marks the stored Services' IPs and ports as used.
+pub fn restore_allocations(rest: &Rest) {
+    if let Some(res) = rest.registry.get("", "v1", "services") {
+        let (items, _) = rest.store.snapshot(&crate::rest::prefix(&res, ""));
+        for svc in items {
+            rest.allocators.restore(&svc);
+        }
+    }
+}
+
+/// Creates what is missing; existing objects are left as they are.
+pub async fn ensure(rest: &Rest) -> Result<(), ApiError> {
+    for ns in NAMESPACES {
+        create_if_missing(
+            rest,
+            "",
+            "namespaces",
+            "",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await?;
+    }
+    let ip = rest.allocators.first_ip().to_string();
+    create_if_missing(
+        rest,
+        "",
+        "services",
+        "default",
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"clusterIP": ip, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}], "sessionAffinity": "None", "type": "ClusterIP"},
+        }),
+    )
+    .await?;
+    Ok(())
+}

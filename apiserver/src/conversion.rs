@@ -1,0 +1,241 @@
+//! Conversion between served versions and the storage version: autoscaling v1 <-> v2
+//! HorizontalPodAutoscalers, and events.k8s.io/v1 <-> core/v1 Events (which share storage).
+//! Anything else served at its storage version passes through with its apiVersion set.
+
+use machinery::resource::ResourceInfo;
+use serde_json::{Map, Value, json};
+
+/// Whether a group is built in (its types have protobuf forms and typed list items).
+pub fn is_builtin_group(group: &str) -> bool {
+    group.is_empty()
+        || matches!(group, "apps" | "batch" | "autoscaling" | "policy")
+        || BUILTIN_K8S_IO.contains(&group)
+}
+
+const BUILTIN_K8S_IO: &[&str] = &[
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    "apiregistration.k8s.io",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
+    "certificates.k8s.io",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "events.k8s.io",
+    "flowcontrol.apiserver.k8s.io",
+    "networking.k8s.io",
+    "node.k8s.io",
+    "rbac.authorization.k8s.io",
+    "scheduling.k8s.io",
+    "storage.k8s.io",
+];
+
+fn api_version(obj: &Value) -> &str {
+    obj.get("apiVersion").and_then(Value::as_str).unwrap_or("")
+}
+
+/// The object as the served version `res` shows it.
+pub fn to_version(obj: &Value, res: &ResourceInfo) -> Value {
+    let want = res.api_version();
+    let have = api_version(obj);
+    if have == want || have.is_empty() {
+        let mut o = obj.clone();
+        o["apiVersion"] = Value::String(want);
+        return o;
+    }
+    let mut out = match (have, want.as_str()) {
+        ("autoscaling/v2", "autoscaling/v1") => hpa_v2_to_v1(obj),
+        ("autoscaling/v1", "autoscaling/v2") => hpa_v1_to_v2(obj),
+        ("v1", "events.k8s.io/v1") => core_event_to_events(obj),
+        ("events.k8s.io/v1", "v1") => events_to_core_event(obj),
+        _ => obj.clone(),
+    };
+    out["apiVersion"] = Value::String(want);
+    out["kind"] = Value::String(res.kind.clone());
+    out
+}
+
+/// The object as stored (at the storage version of `res`'s resource).
+pub fn to_storage(obj: Value, res: &ResourceInfo) -> Value {
+    let storage_av = if res.group == "events.k8s.io" {
+        "v1".to_string()
+    } else if res.group.is_empty() {
+        res.storage_version.clone()
+    } else {
+        format!("{}/{}", res.group, res.storage_version)
+    };
+    let have = api_version(&obj).to_string();
+    if have == storage_av {
+        return obj;
+    }
+    let mut out = match (have.as_str(), storage_av.as_str()) {
+        ("autoscaling/v1", "autoscaling/v2") => hpa_v1_to_v2(&obj),
+        ("events.k8s.io/v1", "v1") => events_to_core_event(&obj),
+        _ => obj,
+    };
+    out["apiVersion"] = Value::String(storage_av);
+    out
+}
+
+fn copy(from: &Value, from_path: &str, to: &mut Map<String, Value>, to_key: &str) {
+    if let Some(v) = from.pointer(from_path).filter(|v| !v.is_null()) {
+        to.insert(to_key.to_string(), v.clone());
+    }
+}
+
+fn hpa_v2_to_v1(obj: &Value) -> Value {
+    let mut spec = Map::new();
+    for k in ["scaleTargetRef", "minReplicas", "maxReplicas"] {
+        copy(obj, &format!("/spec/{k}"), &mut spec, k);
+    }
+    if let Some(metrics) = obj.pointer("/spec/metrics").and_then(Value::as_array) {
+        for m in metrics {
+            if m.pointer("/resource/name") == Some(&json!("cpu")) {
+                if let Some(u) = m.pointer("/resource/target/averageUtilization") {
+                    spec.insert("targetCPUUtilizationPercentage".into(), u.clone());
+                }
+            }
+        }
+    }
+    let mut status = Map::new();
+    for k in [
+        "observedGeneration",
+        "lastScaleTime",
+        "currentReplicas",
+        "desiredReplicas",
+    ] {
+        copy(obj, &format!("/status/{k}"), &mut status, k);
+    }
+    if let Some(metrics) = obj
+        .pointer("/status/currentMetrics")
+        .and_then(Value::as_array)
+    {
+        for m in metrics {
+            if m.pointer("/resource/name") == Some(&json!("cpu")) {
+                if let Some(u) = m.pointer("/resource/current/averageUtilization") {
+                    status.insert("currentCPUUtilizationPercentage".into(), u.clone());
+                }
+            }
+        }
+    }
+    status.entry("desiredReplicas").or_insert(json!(0));
+    json!({"metadata": obj.get("metadata").cloned().unwrap_or(json!({})), "spec": spec, "status": status})
+}
+
+fn hpa_v1_to_v2(obj: &Value) -> Value {
+    let mut spec = Map::new();
+    for k in ["scaleTargetRef", "minReplicas", "maxReplicas"] {
+        copy(obj, &format!("/spec/{k}"), &mut spec, k);
+    }
+    if let Some(t) = obj.pointer("/spec/targetCPUUtilizationPercentage") {
+        spec.insert(
+            "metrics".into(),
+            json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": t}}}]),
+        );
+    }
+    let mut status = Map::new();
+    for k in [
+        "observedGeneration",
+        "lastScaleTime",
+        "currentReplicas",
+        "desiredReplicas",
+    ] {
+        copy(obj, &format!("/status/{k}"), &mut status, k);
+    }
+    if let Some(c) = obj.pointer("/status/currentCPUUtilizationPercentage") {
+        status.insert(
+            "currentMetrics".into(),
+            json!([{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": c}}}]),
+        );
+    }
+    let mut out =
+        json!({"metadata": obj.get("metadata").cloned().unwrap_or(json!({})), "spec": spec});
+    if obj.get("status").is_some() {
+        out["status"] = Value::Object(status);
+    }
+    out
+}
+
+/// (core field, events.k8s.io field) pairs that map one to one.
+const EVENT_FIELDS: &[(&str, &str)] = &[
+    ("involvedObject", "regarding"),
+    ("message", "note"),
+    ("source", "deprecatedSource"),
+    ("firstTimestamp", "deprecatedFirstTimestamp"),
+    ("lastTimestamp", "deprecatedLastTimestamp"),
+    ("count", "deprecatedCount"),
+    ("reportingComponent", "reportingController"),
+    ("reportingInstance", "reportingInstance"),
+    ("eventTime", "eventTime"),
+    ("action", "action"),
+    ("reason", "reason"),
+    ("type", "type"),
+    ("related", "related"),
+    ("series", "series"),
+];
+
+fn core_event_to_events(obj: &Value) -> Value {
+    let mut out = Map::new();
+    out.insert(
+        "metadata".into(),
+        obj.get("metadata").cloned().unwrap_or(json!({})),
+    );
+    for (core, ev) in EVENT_FIELDS {
+        copy(obj, &format!("/{core}"), &mut out, ev);
+    }
+    if !out.contains_key("reportingController") {
+        copy(obj, "/source/component", &mut out, "reportingController");
+    }
+    if !out.contains_key("reportingInstance") {
+        copy(obj, "/source/host", &mut out, "reportingInstance");
+    }
+    Value::Object(out)
+}
+
+fn events_to_core_event(obj: &Value) -> Value {
+    let mut out = Map::new();
+    out.insert(
+        "metadata".into(),
+        obj.get("metadata").cloned().unwrap_or(json!({})),
+    );
+    for (core, ev) in EVENT_FIELDS {
+        copy(obj, &format!("/{ev}"), &mut out, core);
+    }
+    out.insert("kind".into(), json!("Event"));
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    #[test]
+    fn hpa_round_trips_between_versions() {
+        let r = Registry::with_builtins();
+        let v1 = r
+            .get("autoscaling", "v1", "horizontalpodautoscalers")
+            .expect("v1");
+        let obj = json!({"apiVersion":"autoscaling/v1","kind":"HorizontalPodAutoscaler","metadata":{"name":"h"},
+            "spec":{"scaleTargetRef":{"kind":"Deployment","name":"web","apiVersion":"apps/v1"},"minReplicas":1,"maxReplicas":5,"targetCPUUtilizationPercentage":80}});
+        let stored = to_storage(obj.clone(), &v1);
+        assert_eq!(stored["apiVersion"], "autoscaling/v2");
+        assert_eq!(
+            stored["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+            80
+        );
+        let back = to_version(&stored, &v1);
+        assert_eq!(back["spec"], obj["spec"]);
+    }
+
+    #[test]
+    fn events_share_storage() {
+        let r = Registry::with_builtins();
+        let ev = r.get("events.k8s.io", "v1", "events").expect("events");
+        let core = json!({"apiVersion":"v1","kind":"Event","metadata":{"name":"e"},"involvedObject":{"kind":"Pod","name":"p"},"message":"hi","reason":"Started","type":"Normal"});
+        let shown = to_version(&core, &ev);
+        assert_eq!(shown["regarding"]["name"], "p");
+        assert_eq!(shown["note"], "hi");
+        assert_eq!(to_storage(shown, &ev)["message"], "hi");
+    }
+}

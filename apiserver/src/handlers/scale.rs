@@ -1,0 +1,352 @@
+//! Subresources that speak another kind: `scale` (autoscaling/v1 Scale over a workload's
+//! replicas), `pods/binding` (and the `bindings` resource) and `pods/eviction` (honouring
+//! PodDisruptionBudgets).
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::response::Response;
+use http::StatusCode;
+use machinery::ApiError;
+use machinery::labels::Selector;
+use machinery::resource::ResourceInfo;
+use serde_json::{Value, json};
+
+use super::resource::{decode, read_body};
+use super::{Query, respond};
+use crate::negotiation::{Accept, BodyType};
+use crate::request_info::RequestInfo;
+use crate::rest::WriteOptions;
+use crate::server::AppState;
+
+/// The selector string a Scale reports (`status.selector`).
+fn selector_string(sel: Option<&Value>) -> String {
+    let Some(sel) = sel else { return String::new() };
+    if sel.get("matchLabels").is_none() && sel.get("matchExpressions").is_none() {
+        // ReplicationControllers: a plain map
+        if let Some(m) = sel.as_object() {
+            let mut parts: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect();
+            parts.sort();
+            return parts.join(",");
+        }
+    }
+    let mut parts = Vec::new();
+    if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
+        for (k, v) in m {
+            parts.push(format!("{k}={}", v.as_str().unwrap_or("")));
+        }
+    }
+    if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
+        for e in exprs {
+            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
+            let values: Vec<&str> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|v| v.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            match e.get("operator").and_then(Value::as_str).unwrap_or("") {
+                "In" => parts.push(format!("{key} in ({})", values.join(","))),
+                "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
+                "Exists" => parts.push(key.to_string()),
+                "DoesNotExist" => parts.push(format!("!{key}")),
+                _ => {}
+            }
+        }
+    }
+    parts.sort();
+    parts.join(",")
+}
+
+fn scale_of(obj: &Value) -> Value {
+    let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
+    let pick = |k: &str| meta.get(k).cloned().unwrap_or(Value::Null);
+    let mut m = json!({"name": pick("name"), "namespace": pick("namespace"), "uid": pick("uid"), "resourceVersion": pick("resourceVersion"), "creationTimestamp": pick("creationTimestamp")});
+    if let Some(o) = m.as_object_mut() {
+        o.retain(|_, v| !v.is_null());
+    }
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": m,
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
+        "status": {
+            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector_string(obj.pointer("/spec/selector")),
+        },
+    })
+}
+
+pub async fn handle(
+    state: &Arc<AppState>,
+    res: &Arc<ResourceInfo>,
+    info: &RequestInfo,
+    query: &Query,
+    accept: Accept,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let rest = &state.rest;
+    let (ns, name) = (info.namespace.as_str(), info.name.as_str());
+    let current = rest.get(res, ns, name)?;
+    let scale = scale_of(&current);
+    let accept = Accept {
+        shape: crate::negotiation::Shape::Object,
+        ..accept
+    };
+    let new_scale = match info.verb.as_str() {
+        "get" => return Ok(respond(StatusCode::OK, &scale, accept)),
+        "update" => {
+            let (ty, body, _) = read_body(req).await?;
+            let scale_res = ResourceInfo {
+                group: "autoscaling".into(),
+                version: "v1".into(),
+                kind: "Scale".into(),
+                ..(**res).clone()
+            };
+            decode(&body, ty, &scale_res)?.1
+        }
+        "patch" => {
+            let (ty, body, _) = read_body(req).await?;
+            let ty = ty?;
+            match ty {
+                BodyType::JsonPatch => patch::json_patch(&scale, &body)?,
+                // a Scale has no lists, so a strategic merge is a plain merge
+                BodyType::MergePatch | BodyType::StrategicMergePatch => {
+                    patch::merge_patch(&scale, &body)?
+                }
+                BodyType::ApplyYaml => {
+                    let p =
+                        crate::negotiation::yaml_to_json(&body).map_err(ApiError::bad_request)?;
+                    patch::merge_patch(&scale, p.to_string().as_bytes())?
+                }
+                _ => return Err(ApiError::unsupported_media_type("this content type")),
+            }
+        }
+        _ => {
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ));
+        }
+    };
+    let replicas = new_scale
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if replicas < 0 {
+        return Err(ApiError::invalid(
+            "autoscaling",
+            "Scale",
+            name,
+            &[machinery::FieldError::invalid(
+                "spec.replicas",
+                json!(replicas),
+                "must be greater than or equal to 0",
+            )],
+        ));
+    }
+    let mut updated = current.clone();
+    updated["spec"]["replicas"] = json!(replicas);
+    if let Some(rv) = new_scale
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        updated["metadata"]["resourceVersion"] = json!(rv);
+    }
+    let opts = WriteOptions {
+        dry_run: query.dry_run_all,
+        field_manager: query.get("fieldManager").unwrap_or("").to_string(),
+        ..Default::default()
+    };
+    let written = rest.update(res, ns, name, "", updated, &opts).await?;
+    Ok(respond(StatusCode::OK, &scale_of(&written.object), accept))
+}
+
+/// `pods/binding` and the `bindings` resource: assigns a pod to a node.
+pub async fn bind(
+    state: &Arc<AppState>,
+    res: &Arc<ResourceInfo>,
+    info: &RequestInfo,
+    query: &Query,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (ty, body, _) = read_body(req).await?;
+    let binding_res = ResourceInfo {
+        kind: "Binding".into(),
+        ..(**res).clone()
+    };
+    let (_, binding) = decode(&body, ty, &binding_res)?;
+    let pod_name = if info.subresource == "binding" {
+        info.name.clone()
+    } else {
+        binding
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let node = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if node.is_empty() {
+        return Err(ApiError::invalid(
+            "",
+            "Binding",
+            &pod_name,
+            &[machinery::FieldError::required("target.name", "")],
+        ));
+    }
+    let rest = &state.rest;
+    let pods = rest
+        .registry
+        .get("", "v1", "pods")
+        .ok_or_else(|| ApiError::internal("pods are not served"))?;
+    let ns = info.namespace.as_str();
+    let current = rest.get(&pods, ns, &pod_name)?;
+    let conflict = |why: String| ApiError::conflict("", "pods/binding", &pod_name, &why);
+    if current.pointer("/metadata/deletionTimestamp").is_some() {
+        return Err(conflict(format!(
+            "pod {pod_name} is being deleted, cannot be assigned to a host"
+        )));
+    }
+    if let Some(n) = current
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    {
+        return Err(conflict(format!(
+            "pod {pod_name} is already assigned to node {n:?}"
+        )));
+    }
+    let mut pod = current.clone();
+    pod["spec"]["nodeName"] = json!(node);
+    let mut conds: Vec<Value> = pod
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    conds.retain(|c| c.get("type") != Some(&json!("PodScheduled")));
+    conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": crate::rest::now()}));
+    pod["status"]["conditions"] = json!(conds);
+    let opts = WriteOptions {
+        dry_run: query.dry_run_all,
+        ..Default::default()
+    };
+    let written = rest
+        .update(&pods, ns, &pod_name, "", pod.clone(), &opts)
+        .await?;
+    // the main-resource update keeps the stored status; the condition goes through /status
+    let mut status_obj = written.object.clone();
+    status_obj["status"] = pod["status"].clone();
+    rest.update(&pods, ns, &pod_name, "status", status_obj, &opts)
+        .await?;
+    Ok(respond(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+        Accept::JSON,
+    ))
+}
+
+/// `pods/eviction`: deletes the pod unless a PodDisruptionBudget forbids it.
+pub async fn evict(
+    state: &Arc<AppState>,
+    res: &Arc<ResourceInfo>,
+    info: &RequestInfo,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (ty, body, _) = read_body(req).await?;
+    let ev_res = ResourceInfo {
+        group: "policy".into(),
+        kind: "Eviction".into(),
+        ..(**res).clone()
+    };
+    let (_, eviction) = decode(&body, ty, &ev_res)?;
+    let rest = &state.rest;
+    let (ns, name) = (info.namespace.as_str(), info.name.as_str());
+    let pod = rest.get(res, ns, name)?;
+    let terminal = matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    );
+    if !terminal && pod.pointer("/metadata/deletionTimestamp").is_none() {
+        if let Some(pdbs) = rest.registry.get("policy", "v1", "poddisruptionbudgets") {
+            let (list, _) = rest.list(&pdbs, ns, &Default::default())?;
+            for pdb in list.items {
+                let Ok(sel) = Selector::from_label_selector(
+                    pdb.pointer("/spec/selector").unwrap_or(&json!({})),
+                ) else {
+                    continue;
+                };
+                if sel.is_empty() || !sel.matches_object(&pod) {
+                    continue;
+                }
+                let allowed = pdb
+                    .pointer("/status/disruptionsAllowed")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                if allowed < 1 {
+                    let pdb_name = pdb
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    let mut e = ApiError::new(
+                        429,
+                        "TooManyRequests",
+                        "Cannot evict pod as it would violate the pod's disruption budget.",
+                    );
+                    e.details = Some(machinery::status::Details {
+                        causes: vec![machinery::status::Cause {
+                            reason: "DisruptionBudget".into(),
+                            message: format!(
+                                "The disruption budget {pdb_name} needs {} healthy pods and has {} currently",
+                                pdb.pointer("/status/desiredHealthy")
+                                    .and_then(Value::as_i64)
+                                    .unwrap_or(0),
+                                pdb.pointer("/status/currentHealthy")
+                                    .and_then(Value::as_i64)
+                                    .unwrap_or(0)
+                            ),
+                            field: String::new(),
+                        }],
+                        ..Default::default()
+                    });
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let mut opts = crate::rest::DeleteOptions::default();
+    if let Some(d) = eviction.get("deleteOptions") {
+        opts.merge_body(d)?;
+    }
+    rest.delete(res, ns, name, &opts).await?;
+    Ok(respond(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+        Accept::JSON,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_selector_strings() {
+        assert_eq!(
+            selector_string(Some(&json!({"matchLabels": {"b": "2", "a": "1"}}))),
+            "a=1,b=2"
+        );
+        assert_eq!(selector_string(Some(&json!({"app": "web"}))), "app=web");
+        assert_eq!(
+            selector_string(Some(
+                &json!({"matchExpressions": [{"key": "t", "operator": "In", "values": ["x", "y"]}]})
+            )),
+            "t in (x,y)"
+        );
+    }
+}

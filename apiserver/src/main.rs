@@ -1,0 +1,193 @@
+//! kube-apiserver: the Kubernetes API server, in Rust. Flags keep upstream's names.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+mod authn;
+mod authz;
+mod bootstrap;
+mod conversion;
+mod fieldmanager;
+mod handlers;
+mod metrics;
+mod negotiation;
+mod patching;
+mod registry;
+mod request_info;
+mod rest;
+mod server;
+mod storage;
+mod strategy;
+mod version;
+
+/// Upstream-named flags users actually pass.
+#[derive(Parser, Debug)]
+#[command(name = "kube-apiserver", version = version::GIT_VERSION, about = "The Kubernetes API server")]
+struct Flags {
+    /// The IP address on which to listen for the --secure-port port.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind_address: String,
+    /// The port on which to serve HTTPS with authentication and authorization.
+    #[arg(long, default_value_t = 6443)]
+    secure_port: u16,
+    /// The IP address on which to advertise the apiserver to members of the cluster.
+    #[arg(long, default_value = "127.0.0.1")]
+    advertise_address: String,
+    /// File containing the default x509 certificate for HTTPS.
+    #[arg(long)]
+    tls_cert_file: String,
+    /// File containing the default x509 private key matching --tls-cert-file.
+    #[arg(long)]
+    tls_private_key_file: String,
+    /// If set, any request presenting a client certificate signed by one of the authorities
+    /// in this file is authenticated with an identity from the certificate's CN and O.
+    #[arg(long)]
+    client_ca_file: Option<String>,
+    /// Directory of the embedded store (used when --etcd-servers is not set).
+    #[arg(long, default_value = "/var/lib/kube-apiserver")]
+    data_dir: PathBuf,
+    /// A CIDR notation IP range from which to assign service cluster IPs.
+    #[arg(long, default_value = "10.0.0.0/24")]
+    service_cluster_ip_range: String,
+    /// A port range to reserve for services with NodePort visibility.
+    #[arg(long, default_value = "30000-32767")]
+    service_node_port_range: String,
+    /// The interval of compaction requests. 0 disables compaction.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    etcd_compaction_interval: Duration,
+    /// Number for the log level verbosity.
+    #[arg(short = 'v', long = "v", default_value_t = 0)]
+    verbosity: u8,
+}
+
+/// Go-style durations: `300ms`, `5m`, `1h30m`, `0`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = Duration::ZERO;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push('s');
+            chars.next();
+        }
+        let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        num.clear();
+        let secs = match unit.as_str() {
+            "h" => n * 3600.0,
+            "m" => n * 60.0,
+            "s" => n,
+            "ms" => n / 1000.0,
+            _ => return Err(format!("invalid duration {s:?}: unknown unit {unit:?}")),
+        };
+        total += Duration::from_secs_f64(secs);
+    }
+    if !num.is_empty() {
+        return Err(format!("invalid duration {s:?}: missing unit"));
+    }
+    Ok(total)
+}
+
+fn init_logging(v: u8) {
+    let level = match v {
+        0 | 1 => "info",
+        2..=4 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("kube_apiserver={level},warn"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let flags = Flags::parse();
+    init_logging(flags.verbosity);
+    let config = server::Config {
+        bind_address: flags.bind_address.clone(),
+        secure_port: flags.secure_port,
+        advertise_address: flags.advertise_address.clone(),
+        tls_cert_file: flags.tls_cert_file.clone(),
+        tls_private_key_file: flags.tls_private_key_file.clone(),
+        client_ca_file: flags.client_ca_file.clone(),
+    };
+    let tls = server::tls_config(&config)?;
+    // kubectl's client-side apply reads the patch strategies from OpenAPI
+    let _ = openapi::set_extension_source(patch::openapi_extensions);
+    let allocators = strategy::Allocators::new(
+        &flags.service_cluster_ip_range,
+        &flags.service_node_port_range,
+    )
+    .map_err(anyhow::Error::msg)
+    .context("invalid --service-cluster-ip-range or --service-node-port-range")?;
+    tracing::info!(data_dir = %flags.data_dir.display(), "opening the embedded store");
+    let backend = storage::SqliteBackend::open(&flags.data_dir).with_context(|| {
+        format!(
+            "opening the store in {} (check --data-dir and its permissions)",
+            flags.data_dir.display()
+        )
+    })?;
+    let store = storage::Store::open(Arc::new(backend), storage::DEFAULT_HISTORY)
+        .await
+        .context("loading the store")?;
+    tracing::info!(
+        revision = store.current_revision(),
+        objects = store.count("/registry/"),
+        "store loaded"
+    );
+    let rest = rest::Rest {
+        store,
+        registry: registry::Registry::with_builtins(),
+        allocators: Arc::new(allocators),
+    };
+    bootstrap::restore_allocations(&rest);
+    let listener = server::listen(&config).await?;
+    let state = Arc::new(server::AppState::new(rest.clone(), config));
+    bootstrap::ensure(&rest)
+        .await
+        .context("creating the bootstrap objects")?;
+    state.bootstrapped.store(true, Ordering::Release);
+    if !flags.etcd_compaction_interval.is_zero() {
+        let store = rest.store.clone();
+        let every = flags.etcd_compaction_interval;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = store.compact(storage::DEFAULT_HISTORY as u64).await {
+                    tracing::warn!(error = %e, "compaction failed");
+                }
+            }
+        });
+    }
+    tracing::info!(address = %format!("{}:{}", flags.bind_address, flags.secure_port), "serving securely");
+    server::serve(state, listener, tls).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
+        assert!(parse_duration("5").is_err());
+    }
+}

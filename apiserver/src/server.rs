@@ -1,0 +1,223 @@
+//! The serving stack, read top to bottom: TCP -> rustls (serving cert, optional client
+//! cert verified against `--client-ca-file`) -> authentication (the client cert's user,
+//! else anonymous) -> request handling ([`crate::handlers::handle`]).
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::{Context, Result};
+use axum::Router;
+use bytes::Bytes;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rustls::RootCertStore;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::authn::{User, user_from_cert};
+use crate::metrics::Metrics;
+use crate::rest::Rest;
+
+/// Serving configuration from flags.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind_address: String,
+    pub secure_port: u16,
+    pub advertise_address: String,
+    pub tls_cert_file: String,
+    pub tls_private_key_file: String,
+    pub client_ca_file: Option<String>,
+}
+
+/// Everything a request handler may use.
+pub struct AppState {
+    pub rest: Rest,
+    pub config: Config,
+    pub metrics: Metrics,
+    /// Set once the bootstrap objects (namespaces, `kubernetes` service) exist.
+    pub bootstrapped: AtomicBool,
+    openapi: OnceLock<OpenApi>,
+}
+
+/// The rendered OpenAPI documents (built on first use).
+struct OpenApi {
+    v2_json: Bytes,
+    v2_protobuf: Bytes,
+    v3_index: Bytes,
+    v3: std::collections::HashMap<String, Bytes>,
+}
+
+fn to_bytes(v: &serde_json::Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(v).unwrap_or_default())
+}
+
+impl AppState {
+    pub fn new(rest: Rest, config: Config) -> Self {
+        AppState {
+            rest,
+            config,
+            metrics: Metrics::default(),
+            bootstrapped: AtomicBool::new(false),
+            openapi: OnceLock::new(),
+        }
+    }
+
+    fn resources(&self) -> Vec<machinery::resource::ResourceInfo> {
+        self.rest
+            .registry
+            .all()
+            .iter()
+            .map(|r| (**r).clone())
+            .collect()
+    }
+
+    fn openapi(&self) -> &OpenApi {
+        self.openapi.get_or_init(|| {
+            let resources = self.resources();
+            let v2 = openapi::v2(&resources);
+            let v3 = openapi::v3_documents(&resources, &serde_json::Map::new());
+            OpenApi {
+                v2_json: to_bytes(&v2),
+                v2_protobuf: Bytes::from(openapi::v2_protobuf(&v2)),
+                v3_index: to_bytes(&v3.index),
+                v3: v3
+                    .documents
+                    .iter()
+                    .map(|(k, v)| (k.clone(), to_bytes(v)))
+                    .collect(),
+            }
+        })
+    }
+
+    /// The Swagger 2.0 document, as JSON or (what client-go asks for) protobuf.
+    pub fn openapi_v2(&self, protobuf: bool) -> Bytes {
+        let o = self.openapi();
+        if protobuf {
+            o.v2_protobuf.clone()
+        } else {
+            o.v2_json.clone()
+        }
+    }
+
+    pub fn openapi_v3_index(&self) -> Bytes {
+        self.openapi().v3_index.clone()
+    }
+
+    /// One group-version document, e.g. `apis/apps/v1`.
+    pub fn openapi_v3(&self, path: &str) -> Option<Bytes> {
+        self.openapi().v3.get(path).cloned()
+    }
+}
+
+fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let pem = std::fs::read(path).with_context(|| format!("reading certificate file {path}"))?;
+    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parsing {path}"))?;
+    anyhow::ensure!(!certs.is_empty(), "no certificates found in {path}");
+    Ok(certs)
+}
+
+fn load_key(path: &str) -> Result<PrivateKeyDer<'static>> {
+    let pem = std::fs::read(path).with_context(|| format!("reading private key file {path}"))?;
+    rustls_pemfile::private_key(&mut pem.as_slice())
+        .with_context(|| format!("parsing {path}"))?
+        .with_context(|| format!("no private key found in {path}"))
+}
+
+/// The rustls server config: our serving cert, and client certs verified when offered.
+pub fn tls_config(config: &Config) -> Result<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs = load_certs(&config.tls_cert_file)?;
+    let key = load_key(&config.tls_private_key_file)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match &config.client_ca_file {
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for c in load_certs(ca)? {
+                roots
+                    .add(c)
+                    .with_context(|| format!("adding {ca} to the client CA pool"))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .allow_unauthenticated()
+                .build()
+                .context("building the client certificate verifier")?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut cfg = builder
+        .with_single_cert(certs, key)
+        .context("loading the serving certificate")?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// Serves until the process ends.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    tls: rustls::ServerConfig,
+) -> Result<()> {
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let app = Router::new()
+        .fallback(crate::handlers::handle)
+        .with_state(state);
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let tls = match acceptor.accept(tcp).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+            };
+            let user = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| user_from_cert(c.as_ref()))
+                .unwrap_or_else(User::anonymous);
+            let svc = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(user.clone());
+                    let app = app.clone();
+                    async move { app.oneshot(req.map(axum::body::Body::new)).await }
+                },
+            );
+            if let Err(e) = auto::Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(tls), svc)
+                .await
+            {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Binds the secure port.
+pub async fn listen(config: &Config) -> Result<TcpListener> {
+    let addr: SocketAddr = format!("{}:{}", config.bind_address, config.secure_port)
+        .parse()
+        .with_context(|| format!("invalid --bind-address {}", config.bind_address))?;
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr} (is another apiserver running?)"))
+}

@@ -1,0 +1,595 @@
+//! Versioned object storage with upstream's semantics: one cluster-wide, strictly
+//! increasing revision (the resourceVersion), compare-and-swap updates, deletes with
+//! preconditions, paginated lists at a fixed revision, and watches from a revision with
+//! `410 Gone` once history is compacted.
+//!
+//! [`Store`] keeps the current state and a bounded window of history in memory (the
+//! watch cache) and writes every change durably through a [`Backend`] before it is
+//! acknowledged or shown to any watcher. This module must not know about resources,
+//! HTTP or JSON shapes beyond `metadata.resourceVersion`.
+
+mod backend;
+mod sqlite;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+use tokio::sync::{Mutex, broadcast};
+
+pub use backend::{Backend, BackendError, Loaded, Record};
+pub use sqlite::SqliteBackend;
+
+/// How many past events are kept in memory for watchers and consistent pagination.
+pub const DEFAULT_HISTORY: usize = 100_000;
+
+/// What happened to a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change. For deletes `object` is the last state, stamped with the deletion revision.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: EventType,
+    pub key: String,
+    pub rev: u64,
+    pub object: Arc<Value>,
+    /// The state before this change (absent for creations).
+    pub prev: Option<Arc<Value>>,
+}
+
+/// Errors with storage meaning; the REST layer turns them into `metav1.Status`.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("key {0} already exists")]
+    AlreadyExists(String),
+    #[error("key {0} not found")]
+    NotFound(String),
+    /// Compare-and-swap failed: the object changed since the given revision.
+    #[error("conflict on {key}: expected revision {expected}, found {actual}")]
+    Conflict {
+        key: String,
+        expected: u64,
+        actual: u64,
+    },
+    /// The revision asked for is older than the history kept.
+    #[error("too old resource version: {requested} ({oldest})")]
+    Compacted { requested: u64, oldest: u64 },
+    /// The revision asked for is newer than the store has reached.
+    #[error("too large resource version: {requested}, current: {current}")]
+    TooLarge { requested: u64, current: u64 },
+    #[error("storage backend failed: {0}")]
+    Backend(#[from] BackendError),
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    rev: u64,
+    value: Arc<Value>,
+}
+
+#[derive(Default)]
+struct State {
+    rev: u64,
+    objects: BTreeMap<String, Entry>,
+    history: VecDeque<Arc<Event>>,
+    /// Revisions at or below this one are no longer in `history`.
+    compacted: u64,
+}
+
+/// The store: the in-memory state (the watch cache) in front of a durable backend.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Serializes writers so revisions are assigned and persisted in order.
+    write: Mutex<()>,
+    state: RwLock<State>,
+    backend: Arc<dyn Backend>,
+    events: broadcast::Sender<Arc<Event>>,
+    history_limit: usize,
+}
+
+/// A list result at one revision.
+#[derive(Debug, Clone)]
+pub struct ListResult {
+    pub items: Vec<Arc<Value>>,
+    /// The revision the list reflects.
+    pub rev: u64,
+    /// The key to continue after, if the limit cut the list.
+    pub continue_after: Option<String>,
+    /// How many matching items follow (for `remainingItemCount`), when known.
+    pub remaining: Option<u64>,
+}
+
+/// Which revision a read should reflect.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReadAt {
+    /// The latest state.
+    Latest,
+    /// Exactly this revision (from history).
+    Exact(u64),
+}
+
+/// Stamps `metadata.resourceVersion` on an object.
+pub fn set_resource_version(obj: &mut Value, rev: u64) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(rev.to_string()));
+    }
+}
+
+impl Store {
+    /// Opens a store over a backend, loading the current state and recent history.
+    pub async fn open(
+        backend: Arc<dyn Backend>,
+        history_limit: usize,
+    ) -> Result<Self, StorageError> {
+        let loader = backend.clone();
+        let loaded = tokio::task::spawn_blocking(move || loader.load(history_limit))
+            .await
+            .map_err(|e| BackendError::Other(e.to_string()))??;
+        let mut state = State {
+            rev: loaded.rev,
+            compacted: loaded.rev,
+            ..State::default()
+        };
+        for rec in loaded.current {
+            if let Some(value) = rec.value {
+                state.objects.insert(
+                    rec.key,
+                    Entry {
+                        rev: rec.rev,
+                        value: Arc::new(value),
+                    },
+                );
+            }
+        }
+        // rebuild history from the tail of the log so watchers can resume across restarts
+        let mut last: BTreeMap<String, Arc<Value>> = BTreeMap::new();
+        for rec in loaded.history_base {
+            if let Some(v) = rec.value {
+                last.insert(rec.key, Arc::new(v));
+            }
+        }
+        if let Some(first) = loaded.history.first() {
+            state.compacted = first.rev.saturating_sub(1);
+        }
+        for rec in loaded.history {
+            let prev = last.get(&rec.key).cloned();
+            let (kind, object) = match rec.value {
+                Some(v) => {
+                    let v = Arc::new(v);
+                    last.insert(rec.key.clone(), v.clone());
+                    (
+                        if prev.is_some() {
+                            EventType::Modified
+                        } else {
+                            EventType::Added
+                        },
+                        v,
+                    )
+                }
+                None => {
+                    let Some(p) = last.remove(&rec.key) else {
+                        continue;
+                    };
+                    let mut gone = (*p).clone();
+                    set_resource_version(&mut gone, rec.rev);
+                    (EventType::Deleted, Arc::new(gone))
+                }
+            };
+            state.history.push_back(Arc::new(Event {
+                kind,
+                key: rec.key,
+                rev: rec.rev,
+                object,
+                prev,
+            }));
+        }
+        let (events, _) = broadcast::channel(16_384);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                write: Mutex::new(()),
+                state: RwLock::new(state),
+                backend,
+                events,
+                history_limit,
+            }),
+        })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.inner.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The latest revision.
+    pub fn current_revision(&self) -> u64 {
+        self.read().rev
+    }
+
+    /// The oldest revision a watch may start from.
+    pub fn oldest_revision(&self) -> u64 {
+        self.read().compacted
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<Value>> {
+        self.read().objects.get(key).map(|e| e.value.clone())
+    }
+
+    /// Durably records a change and publishes it. Called with the write lock held.
+    async fn commit(
+        &self,
+        key: &str,
+        value: Option<Value>,
+        kind: EventType,
+        prev: Option<Arc<Value>>,
+    ) -> Result<Arc<Value>, StorageError> {
+        let rev = self.read().rev + 1;
+        let mut value = value;
+        if let Some(v) = value.as_mut() {
+            set_resource_version(v, rev);
+        }
+        let record = Record {
+            key: key.to_string(),
+            rev,
+            value: value.clone(),
+        };
+        let backend = self.inner.backend.clone();
+        tokio::task::spawn_blocking(move || backend.append(record))
+            .await
+            .map_err(|e| BackendError::Other(e.to_string()))??;
+        let object = match value {
+            Some(v) => Arc::new(v),
+            None => {
+                let mut gone = prev.as_deref().cloned().unwrap_or(Value::Null);
+                set_resource_version(&mut gone, rev);
+                Arc::new(gone)
+            }
+        };
+        let event = Arc::new(Event {
+            kind,
+            key: key.to_string(),
+            rev,
+            object: object.clone(),
+            prev,
+        });
+        let mut st = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
+        st.rev = rev;
+        match kind {
+            EventType::Deleted => {
+                st.objects.remove(key);
+            }
+            _ => {
+                st.objects.insert(
+                    key.to_string(),
+                    Entry {
+                        rev,
+                        value: object.clone(),
+                    },
+                );
+            }
+        }
+        st.history.push_back(event.clone());
+        while st.history.len() > self.inner.history_limit {
+            if let Some(old) = st.history.pop_front() {
+                st.compacted = old.rev;
+            }
+        }
+        // published under the state lock so a watcher that snapshots history and then
+        // subscribes can never miss or double-see an event
+        let _ = self.inner.events.send(event);
+        Ok(object)
+    }
+
+    /// Creates `key`; fails if it exists.
+    pub async fn create(&self, key: &str, obj: Value) -> Result<Arc<Value>, StorageError> {
+        let _w = self.inner.write.lock().await;
+        if self.read().objects.contains_key(key) {
+            return Err(StorageError::AlreadyExists(key.into()));
+        }
+        self.commit(key, Some(obj), EventType::Added, None).await
+    }
+
+    /// Replaces `key` if its revision is still `expected` (compare and swap).
+    pub async fn update(
+        &self,
+        key: &str,
+        expected: u64,
+        obj: Value,
+    ) -> Result<Arc<Value>, StorageError> {
+        let _w = self.inner.write.lock().await;
+        let prev = {
+            let st = self.read();
+            let entry = st
+                .objects
+                .get(key)
+                .ok_or_else(|| StorageError::NotFound(key.into()))?;
+            if entry.rev != expected {
+                return Err(StorageError::Conflict {
+                    key: key.into(),
+                    expected,
+                    actual: entry.rev,
+                });
+            }
+            entry.value.clone()
+        };
+        if *prev == obj_without_rv(&obj, &prev) {
+            // upstream skips no-op writes: same object, same resourceVersion
+            return Ok(prev);
+        }
+        self.commit(key, Some(obj), EventType::Modified, Some(prev))
+            .await
+    }
+
+    /// Reads, transforms and writes `key`, retrying on concurrent changes (upstream's
+    /// GuaranteedUpdate). `f` gets the current object and returns the new one or an error.
+    pub async fn guaranteed_update<E>(
+        &self,
+        key: &str,
+        mut f: impl FnMut(Arc<Value>) -> Result<Value, E>,
+    ) -> Result<Result<Arc<Value>, E>, StorageError> {
+        let _w = self.inner.write.lock().await;
+        let prev = self
+            .get(key)
+            .ok_or_else(|| StorageError::NotFound(key.into()))?;
+        let new = match f(prev.clone()) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        if *prev == obj_without_rv(&new, &prev) {
+            return Ok(Ok(prev));
+        }
+        self.commit(key, Some(new), EventType::Modified, Some(prev))
+            .await
+            .map(Ok)
+    }
+
+    /// Deletes `key`, optionally only if its revision is `expected`.
+    pub async fn delete(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+    ) -> Result<Arc<Value>, StorageError> {
+        let _w = self.inner.write.lock().await;
+        let prev = {
+            let st = self.read();
+            let entry = st
+                .objects
+                .get(key)
+                .ok_or_else(|| StorageError::NotFound(key.into()))?;
+            if let Some(exp) = expected {
+                if entry.rev != exp {
+                    return Err(StorageError::Conflict {
+                        key: key.into(),
+                        expected: exp,
+                        actual: entry.rev,
+                    });
+                }
+            }
+            entry.value.clone()
+        };
+        self.commit(key, None, EventType::Deleted, Some(prev)).await
+    }
+
+    /// Lists keys under `prefix` (after `start_after`, if given) at `at`, keeping those
+    /// `filter` accepts, up to `limit` items.
+    pub fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        at: ReadAt,
+        limit: Option<usize>,
+        filter: impl Fn(&Value) -> bool,
+    ) -> Result<ListResult, StorageError> {
+        let st = self.read();
+        let rev = match at {
+            ReadAt::Latest => st.rev,
+            ReadAt::Exact(r) if r > st.rev => {
+                return Err(StorageError::TooLarge {
+                    requested: r,
+                    current: st.rev,
+                });
+            }
+            ReadAt::Exact(r) if r < st.compacted => {
+                return Err(StorageError::Compacted {
+                    requested: r,
+                    oldest: st.compacted,
+                });
+            }
+            ReadAt::Exact(r) => r,
+        };
+        // state at `rev`: the current objects with later changes undone
+        let mut overlay: BTreeMap<&str, Option<&Arc<Value>>> = BTreeMap::new();
+        if rev < st.rev {
+            for ev in st.history.iter().rev() {
+                if ev.rev <= rev {
+                    break;
+                }
+                if ev.key.starts_with(prefix) {
+                    overlay.insert(&ev.key, ev.prev.as_ref());
+                }
+            }
+        }
+        let lower = match start_after {
+            Some(k) => std::ops::Bound::Excluded(k.to_string()),
+            None => std::ops::Bound::Included(prefix.to_string()),
+        };
+        let current = st
+            .objects
+            .range::<String, _>((lower.clone(), std::ops::Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, e)| (k.as_str(), Some(&e.value)));
+        // merge current keys with overlay keys (which may hold objects deleted since)
+        let mut merged: BTreeMap<&str, Option<&Arc<Value>>> = current.collect();
+        for (k, v) in overlay {
+            let after_start = match &lower {
+                std::ops::Bound::Excluded(s) => k > s.as_str(),
+                _ => true,
+            };
+            if after_start {
+                merged.insert(k, v);
+            }
+        }
+        let mut items = Vec::new();
+        let mut continue_after = None;
+        let mut remaining = 0u64;
+        for (k, v) in merged {
+            let Some(v) = v else { continue };
+            if !filter(v) {
+                continue;
+            }
+            if limit.is_some_and(|l| items.len() >= l) {
+                remaining += 1;
+                continue;
+            }
+            items.push(v.clone());
+            continue_after = Some(k.to_string());
+        }
+        if remaining == 0 {
+            continue_after = None;
+        }
+        Ok(ListResult {
+            items,
+            rev,
+            continue_after,
+            remaining: (remaining > 0).then_some(remaining),
+        })
+    }
+
+    /// Counts objects under `prefix` (for `/metrics` and quota).
+    pub fn count(&self, prefix: &str) -> usize {
+        let st = self.read();
+        st.objects
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .count()
+    }
+
+    /// Starts a watch of keys under `prefix` for events after `from`. Returns the events
+    /// already in history and a receiver for the rest.
+    pub fn watch(&self, prefix: &str, from: u64) -> Result<Watch, StorageError> {
+        let st = self.read();
+        if from < st.compacted {
+            return Err(StorageError::Compacted {
+                requested: from,
+                oldest: st.compacted,
+            });
+        }
+        if from > st.rev {
+            return Err(StorageError::TooLarge {
+                requested: from,
+                current: st.rev,
+            });
+        }
+        let backlog: Vec<Arc<Event>> = st
+            .history
+            .iter()
+            .filter(|e| e.rev > from && e.key.starts_with(prefix))
+            .cloned()
+            .collect();
+        let rx = self.inner.events.subscribe();
+        Ok(Watch {
+            backlog: backlog.into(),
+            rx,
+            prefix: prefix.to_string(),
+            last: from.max(st.rev),
+        })
+    }
+
+    /// A snapshot of current objects under `prefix` with the revision, for
+    /// `sendInitialEvents` and initial-state watches.
+    pub fn snapshot(&self, prefix: &str) -> (Vec<Arc<Value>>, u64) {
+        let st = self.read();
+        let items = st
+            .objects
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, e)| e.value.clone())
+            .collect();
+        (items, st.rev)
+    }
+
+    /// Drops history older than `keep` revisions from memory and the backend.
+    pub async fn compact(&self, keep: u64) -> Result<(), StorageError> {
+        let target = self.current_revision().saturating_sub(keep);
+        if target == 0 {
+            return Ok(());
+        }
+        {
+            let mut st = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
+            while st.history.front().is_some_and(|e| e.rev <= target) {
+                st.history.pop_front();
+            }
+            st.compacted = st.compacted.max(target);
+        }
+        let backend = self.inner.backend.clone();
+        tokio::task::spawn_blocking(move || backend.compact(target))
+            .await
+            .map_err(|e| BackendError::Other(e.to_string()))??;
+        Ok(())
+    }
+}
+
+/// `obj` with the stored object's resourceVersion, to compare for no-op writes.
+fn obj_without_rv(obj: &Value, stored: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(rv) = stored.pointer("/metadata/resourceVersion") {
+        if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.insert("resourceVersion".into(), rv.clone());
+        }
+    }
+    o
+}
+
+/// A running watch: first the backlog, then live events, filtered by prefix.
+pub struct Watch {
+    backlog: VecDeque<Arc<Event>>,
+    rx: broadcast::Receiver<Arc<Event>>,
+    prefix: String,
+    /// Live events at or below this revision were already in the backlog.
+    last: u64,
+}
+
+/// Why a watch ended.
+#[derive(Debug, PartialEq)]
+pub enum WatchEnd {
+    /// The watcher fell too far behind; the client must re-list.
+    Lagged,
+    Closed,
+}
+
+impl Watch {
+    /// The next event, waiting for one if needed.
+    pub async fn next(&mut self) -> Result<Arc<Event>, WatchEnd> {
+        if let Some(e) = self.backlog.pop_front() {
+            return Ok(e);
+        }
+        loop {
+            match self.rx.recv().await {
+                Ok(e) if e.rev > self.last && e.key.starts_with(&self.prefix) => return Ok(e),
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => return Err(WatchEnd::Lagged),
+                Err(broadcast::error::RecvError::Closed) => return Err(WatchEnd::Closed),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

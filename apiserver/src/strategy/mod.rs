@@ -1,0 +1,245 @@
+//! Per-resource strategies: the rules that differ between resources (status/spec split,
+//! generation, graceful deletion, create-on-update, allocation), as upstream keeps them in
+//! `pkg/registry/<group>/<resource>/strategy.go`. Defaulting and validation of the types
+//! themselves live in the `validation` crate; the generic REST path lives in `rest`.
+
+mod namespaces;
+mod pods;
+mod services;
+
+use machinery::ApiError;
+use machinery::resource::ResourceInfo;
+use serde_json::{Value, json};
+
+pub use services::{Allocators, Release};
+
+fn is(res: &ResourceInfo, group: &str, plural: &str) -> bool {
+    res.group == group && res.plural == plural
+}
+
+/// Whether `metadata.generation` is maintained (bumped on spec changes).
+pub fn tracks_generation(res: &ResourceInfo) -> bool {
+    const BUILTIN: &[(&str, &str)] = &[
+        ("", "pods"),
+        ("", "replicationcontrollers"),
+        ("apps", "deployments"),
+        ("apps", "replicasets"),
+        ("apps", "statefulsets"),
+        ("apps", "daemonsets"),
+        ("batch", "jobs"),
+        ("batch", "cronjobs"),
+        ("autoscaling", "horizontalpodautoscalers"),
+        ("policy", "poddisruptionbudgets"),
+        ("networking.k8s.io", "ingresses"),
+        ("networking.k8s.io", "networkpolicies"),
+        ("apiextensions.k8s.io", "customresourcedefinitions"),
+        ("flowcontrol.apiserver.k8s.io", "flowschemas"),
+        (
+            "flowcontrol.apiserver.k8s.io",
+            "prioritylevelconfigurations",
+        ),
+        (
+            "admissionregistration.k8s.io",
+            "validatingadmissionpolicies",
+        ),
+        (
+            "admissionregistration.k8s.io",
+            "validatingadmissionpolicybindings",
+        ),
+        (
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+        ),
+        (
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+        ),
+    ];
+    BUILTIN.iter().any(|(g, p)| is(res, g, p)) || !crate::conversion::is_builtin_group(&res.group)
+}
+
+/// Whether anything outside metadata and status changed (what bumps generation).
+pub fn spec_changed(res: &ResourceInfo, old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| -> Value {
+        let mut v = v.clone();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("metadata");
+            m.remove("status");
+            m.remove("apiVersion");
+            m.remove("kind");
+        }
+        v
+    };
+    let changed = strip(old) != strip(new);
+    if is(res, "", "pods") {
+        // pods bump generation for spec changes and graceful deletion
+        return changed
+            || (old.pointer("/metadata/deletionTimestamp").is_none()
+                && new.pointer("/metadata/deletionTimestamp").is_some());
+    }
+    changed
+}
+
+/// Resets what a client may not set on create (status of split resources, etc.).
+pub fn prepare_for_create(res: &ResourceInfo, obj: &mut Value) {
+    if res.has_status()
+        && !is(res, "", "namespaces")
+        && !is(res, "", "nodes")
+        && !is(res, "certificates.k8s.io", "certificatesigningrequests")
+    {
+        if let Some(m) = obj.as_object_mut() {
+            m.remove("status");
+        }
+    }
+    match (res.group.as_str(), res.plural.as_str()) {
+        ("", "pods") => pods::prepare_for_create(obj),
+        ("", "namespaces") => namespaces::prepare_for_create(obj),
+        ("", "services") => {
+            obj["status"] = json!({"loadBalancer": {}});
+        }
+        ("", "persistentvolumeclaims") | ("", "persistentvolumes") => {
+            obj["status"] = json!({"phase": "Pending"});
+        }
+        ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets")
+        | ("batch", "jobs" | "cronjobs") => {
+            obj["status"] = status_for_workload(res);
+        }
+        ("", "replicationcontrollers") => {
+            obj["status"] = json!({"replicas": 0});
+        }
+        ("policy", "poddisruptionbudgets") => {
+            obj["status"] = json!({"currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0, "expectedPods": 0});
+        }
+        ("autoscaling", "horizontalpodautoscalers") => {
+            obj["status"] = json!({"currentMetrics": null, "desiredReplicas": 0});
+        }
+        ("networking.k8s.io", "ingresses") => {
+            obj["status"] = json!({"loadBalancer": {}});
+        }
+        _ => {}
+    }
+}
+
+fn status_for_workload(res: &ResourceInfo) -> Value {
+    match res.plural.as_str() {
+        "statefulsets" => json!({"replicas": 0, "availableReplicas": 0}),
+        "replicasets" => json!({"replicas": 0}),
+        "daemonsets" => {
+            json!({"currentNumberScheduled": 0, "desiredNumberScheduled": 0, "numberMisscheduled": 0, "numberReady": 0})
+        }
+        _ => json!({}),
+    }
+}
+
+/// Adjusts an update before validation (per-resource rules).
+pub fn prepare_for_update(res: &ResourceInfo, sub: &str, old: &Value, new: &mut Value) {
+    if is(res, "", "namespaces") {
+        namespaces::prepare_for_update(sub, old, new);
+    }
+}
+
+/// Builds the object an update of `sub` produces from the stored one and the request.
+pub fn merge_subresource(
+    res: &ResourceInfo,
+    sub: &str,
+    current: &Value,
+    incoming: Value,
+) -> Result<Value, ApiError> {
+    match sub {
+        "" => {
+            let mut new = incoming;
+            if res.has_status() {
+                match current.get("status") {
+                    Some(s) => new["status"] = s.clone(),
+                    None => {
+                        if let Some(m) = new.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+            }
+            Ok(new)
+        }
+        "status" => {
+            let mut new = current.clone();
+            match incoming.get("status") {
+                Some(s) => new["status"] = s.clone(),
+                None => {
+                    if let Some(m) = new.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+            // status writers may still change labels and annotations of some kinds; upstream
+            // keeps metadata except managedFields, which the field manager records
+            if let Some(mf) = incoming.pointer("/metadata/managedFields") {
+                new["metadata"]["managedFields"] = mf.clone();
+            }
+            Ok(new)
+        }
+        "finalize" if is(res, "", "namespaces") => {
+            let mut new = current.clone();
+            new["spec"]["finalizers"] = incoming
+                .pointer("/spec/finalizers")
+                .cloned()
+                .unwrap_or_else(|| json!([]));
+            Ok(new)
+        }
+        other => Err(ApiError::not_found(
+            &res.group,
+            &format!("{}/{other}", res.plural),
+            "",
+        )),
+    }
+}
+
+/// Whether PUT of a missing object creates it (upstream's AllowCreateOnUpdate).
+pub fn allow_create_on_update(res: &ResourceInfo) -> bool {
+    matches!(
+        (res.group.as_str(), res.plural.as_str()),
+        ("", "endpoints")
+            | ("", "events")
+            | ("events.k8s.io", "events")
+            | ("coordination.k8s.io", "leases")
+    )
+}
+
+/// Whether an update without `resourceVersion` is accepted (upstream's
+/// AllowUnconditionalUpdate); true for every built-in resource we serve.
+pub fn allow_unconditional_update(_res: &ResourceInfo) -> bool {
+    true
+}
+
+/// Whether a marked object may go once `metadata.finalizers` is empty; namespaces also
+/// wait for `spec.finalizers`.
+pub fn finalizers_complete(res: &ResourceInfo, obj: &Value) -> bool {
+    if is(res, "", "namespaces") {
+        return namespaces::spec_finalizers_empty(obj);
+    }
+    true
+}
+
+/// Warnings a create returns in `Warning:` headers.
+pub fn warnings_on_create(res: &ResourceInfo, obj: &Value) -> Vec<String> {
+    if is(res, "", "pods") {
+        return pods::warnings(obj);
+    }
+    Vec::new()
+}
+
+/// The grace period a delete gets (pods only; `None` means immediate).
+pub fn grace_period(res: &ResourceInfo, current: &Value, requested: Option<i64>) -> Option<i64> {
+    if is(res, "", "pods") {
+        return pods::grace_period(current, requested);
+    }
+    None
+}
+
+/// Lets a resource keep an object on delete (namespaces terminate first). May change the
+/// object it marks.
+pub fn delete_is_pending(res: &ResourceInfo, marked: &mut Value) -> bool {
+    if is(res, "", "namespaces") {
+        return namespaces::mark_terminating(marked);
+    }
+    false
+}

@@ -1,0 +1,333 @@
+//! Integration tests: a real kube-apiserver process driven with the `kube` client —
+//! CRUD, optimistic concurrency, list selectors and pagination, watch, patch types and
+//! server-side apply, and the error statuses clients rely on.
+
+mod common;
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use kube::Api;
+use kube::api::{
+    DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use serde_json::json;
+
+fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}}),
+    )
+    .expect("configmap")
+}
+
+fn status_code(e: kube::Error) -> u16 {
+    match e {
+        kube::Error::Api(s) => s.code,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn crud_and_optimistic_concurrency() {
+    let server = common::TestServer::start();
+    let client = server.client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let created = cms
+        .create(&PostParams::default(), &cm("a", json!({"app": "x"})))
+        .await
+        .expect("create");
+    let rv = created.metadata.resource_version.clone().expect("rv");
+    assert!(created.metadata.uid.is_some() && created.metadata.creation_timestamp.is_some());
+    assert_eq!(
+        status_code(
+            cms.create(&PostParams::default(), &cm("a", json!({})))
+                .await
+                .expect_err("dup")
+        ),
+        409
+    );
+
+    let mut changed = created.clone();
+    changed.data = Some([("k".to_string(), "v2".to_string())].into());
+    let updated = cms
+        .replace("a", &PostParams::default(), &changed)
+        .await
+        .expect("update");
+    assert_ne!(
+        updated.metadata.resource_version.as_deref(),
+        Some(rv.as_str())
+    );
+    // the stale resourceVersion conflicts, and nothing changes
+    let e = cms
+        .replace("a", &PostParams::default(), &changed)
+        .await
+        .expect_err("stale");
+    assert_eq!(status_code(e), 409);
+    assert_eq!(
+        cms.get("a").await.expect("get").data.expect("data")["k"],
+        "v2"
+    );
+
+    assert_eq!(status_code(cms.get("missing").await.expect_err("404")), 404);
+    cms.delete("a", &DeleteParams::default())
+        .await
+        .expect("delete");
+    assert_eq!(status_code(cms.get("a").await.expect_err("gone")), 404);
+    // the namespace must exist
+    let nowhere: Api<ConfigMap> = Api::namespaced(client.clone(), "nowhere");
+    assert_eq!(
+        status_code(
+            nowhere
+                .create(&PostParams::default(), &cm("a", json!({})))
+                .await
+                .expect_err("no ns")
+        ),
+        404
+    );
+}
+
+#[tokio::test]
+async fn bootstrap_objects_exist() {
+    let server = common::TestServer::start();
+    let client = server.client().await;
+    let nss: Api<Namespace> = Api::all(client.clone());
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let n = nss.get(ns).await.expect(ns);
+        assert_eq!(n.status.and_then(|s| s.phase).as_deref(), Some("Active"));
+    }
+    let svcs: Api<Service> = Api::namespaced(client, "default");
+    let k = svcs.get("kubernetes").await.expect("kubernetes service");
+    assert_eq!(
+        k.spec.and_then(|s| s.cluster_ip).as_deref(),
+        Some("10.0.0.1")
+    );
+}
+
+#[tokio::test]
+async fn list_selectors_and_pagination() {
+    let server = common::TestServer::start();
+    let client = server.client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for i in 0..7 {
+        let tier = if i % 2 == 0 { "a" } else { "b" };
+        cms.create(
+            &PostParams::default(),
+            &cm(&format!("c{i}"), json!({"tier": tier, "n": i.to_string()})),
+        )
+        .await
+        .expect("create");
+    }
+    let even = cms
+        .list(&ListParams::default().labels("tier=a"))
+        .await
+        .expect("list");
+    assert_eq!(even.items.len(), 4);
+    let set = cms
+        .list(&ListParams::default().labels("tier in (a,b),n notin (0,1)"))
+        .await
+        .expect("list");
+    assert_eq!(set.items.len(), 5);
+    let by_name = cms
+        .list(&ListParams::default().fields("metadata.name=c3"))
+        .await
+        .expect("list");
+    assert_eq!(by_name.items.len(), 1);
+
+    let first = cms
+        .list(&ListParams::default().limit(3))
+        .await
+        .expect("page 1");
+    assert_eq!(first.items.len(), 3);
+    let token = first.metadata.continue_.clone().expect("continue token");
+    assert_eq!(first.metadata.remaining_item_count, Some(4));
+    // a write between pages does not show up in the continued list
+    cms.create(&PostParams::default(), &cm("c99", json!({})))
+        .await
+        .expect("create");
+    let second = cms
+        .list(&ListParams::default().limit(10).continue_token(&token))
+        .await
+        .expect("page 2");
+    assert_eq!(second.items.len(), 4);
+    assert!(second.metadata.continue_.is_none());
+
+    let bad = cms
+        .list(&ListParams::default().fields("spec.nope=1"))
+        .await
+        .expect_err("bad field");
+    assert_eq!(status_code(bad), 400);
+}
+
+#[tokio::test]
+async fn watch_streams_changes_from_a_resource_version() {
+    let server = common::TestServer::start();
+    let client = server.client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let a = cms
+        .create(&PostParams::default(), &cm("w1", json!({"app": "w"})))
+        .await
+        .expect("create");
+    let rv = a.metadata.resource_version.clone().expect("rv");
+    let mut stream = cms
+        .watch(&WatchParams::default().labels("app=w").timeout(10), &rv)
+        .await
+        .expect("watch")
+        .boxed();
+    cms.create(&PostParams::default(), &cm("w2", json!({"app": "w"})))
+        .await
+        .expect("create");
+    cms.create(&PostParams::default(), &cm("other", json!({"app": "z"})))
+        .await
+        .expect("create");
+    cms.patch(
+        "w1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "gone"}}})),
+    )
+    .await
+    .expect("patch");
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let ev = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+            .await
+            .expect("event in time")
+            .expect("ok")
+            .expect("open");
+        match ev {
+            WatchEvent::Added(o) => {
+                seen.push(format!("ADDED {}", o.metadata.name.unwrap_or_default()))
+            }
+            // leaving the selector shows as a deletion to this watcher
+            WatchEvent::Deleted(o) => {
+                seen.push(format!("DELETED {}", o.metadata.name.unwrap_or_default()))
+            }
+            WatchEvent::Modified(o) => {
+                seen.push(format!("MODIFIED {}", o.metadata.name.unwrap_or_default()))
+            }
+            WatchEvent::Bookmark(_) => {}
+            WatchEvent::Error(e) => panic!("watch error {e:?}"),
+        }
+    }
+    assert_eq!(seen, vec!["ADDED w2", "DELETED w1"]);
+}
+
+#[tokio::test]
+async fn patch_types_and_server_side_apply() {
+    let server = common::TestServer::start();
+    let client = server.client().await;
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                {"name": "a", "image": "nginx:1", "env": [{"name": "X", "value": "1"}]},
+                {"name": "b", "image": "busybox:1"}]}}}
+    }))
+    .expect("deployment");
+    let created = deploys
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("create");
+    assert_eq!(created.metadata.generation, Some(1));
+    // strategic merge: containers merge by name
+    let p = json!({"spec": {"template": {"spec": {"containers": [{"name": "b", "image": "busybox:2"}]}}}});
+    let out = deploys
+        .patch("web", &PatchParams::default(), &Patch::Strategic(p))
+        .await
+        .expect("smp");
+    let containers = out
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .map(|s| s.containers.clone())
+        .expect("containers");
+    assert_eq!(containers.len(), 2);
+    assert_eq!(containers[1].image.as_deref(), Some("busybox:2"));
+    assert_eq!(out.metadata.generation, Some(2));
+    // JSON patch
+    let jp: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "replace", "path": "/spec/replicas", "value": 3}]))
+            .expect("patch");
+    let out = deploys
+        .patch("web", &PatchParams::default(), &Patch::Json::<()>(jp))
+        .await
+        .expect("json patch");
+    assert_eq!(out.spec.and_then(|s| s.replicas), Some(3));
+    // merge patch on a label
+    let out = deploys
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"tier": "fe"}}})),
+        )
+        .await
+        .expect("merge");
+    assert_eq!(out.metadata.labels.expect("labels")["tier"], "fe");
+
+    // server-side apply: creates, then re-applies idempotently
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let applied = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1"}});
+    let pp = PatchParams::apply("test-manager");
+    let first = cms
+        .patch("ssa", &pp, &Patch::Apply(&applied))
+        .await
+        .expect("apply create");
+    let again = cms
+        .patch("ssa", &pp, &Patch::Apply(&applied))
+        .await
+        .expect("apply again");
+    assert_eq!(
+        first.metadata.resource_version,
+        again.metadata.resource_version
+    );
+    assert!(
+        again
+            .metadata
+            .managed_fields
+            .unwrap_or_default()
+            .iter()
+            .any(|m| m.manager.as_deref() == Some("test-manager"))
+    );
+}
+
+#[tokio::test]
+async fn errors_are_statuses() {
+    let server = common::TestServer::start();
+    let client = server.client().await;
+    // invalid name -> 422 with causes
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let e = cms
+        .create(&PostParams::default(), &cm("Bad_Name", json!({})))
+        .await
+        .expect_err("invalid");
+    match e {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+            assert!(
+                s.message
+                    .contains("metadata.name: Invalid value: \"Bad_Name\""),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // too large body -> 413
+    let big = "x".repeat(3 * 1024 * 1024 + 10);
+    let mut c = cm("big", json!({}));
+    c.data = Some([("k".to_string(), big)].into());
+    assert_eq!(
+        status_code(
+            cms.create(&PostParams::default(), &c)
+                .await
+                .expect_err("too large")
+        ),
+        413
+    );
+    assert_eq!(
+        status_code(cms.get("big").await.expect_err("not stored")),
+        404
+    );
+}

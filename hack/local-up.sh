@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Builds and starts a local cluster in the background; a second run restarts it and
+# keeps its data. Stop it with hack/local-down.sh.
+#
+# Knobs (environment):
+#   COMPONENTS   components to run, space or comma separated (default: apiserver)
+#   STORAGE      embedded (default) | etcd
+#   SECURE_PORT  the apiserver's HTTPS port (default: 6443)
+#   API_HOST     the address it binds to and clients use (default: 127.0.0.1)
+#   LOCAL_DIR    where PKI, kubeconfig, data, logs and pids live (default: _output/local)
+#   BIN_DIR      where the binaries are (default: target/release)
+#   SKIP_BUILD=1 use the binaries already in BIN_DIR
+#   SKIP_DEPS=1  do not run hack/install-deps.sh
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "$ROOT/hack/lib/pki.sh"
+source "$ROOT/hack/lib/procs.sh"
+
+COMPONENTS="${COMPONENTS:-apiserver}"
+STORAGE="${STORAGE:-embedded}"
+SECURE_PORT="${SECURE_PORT:-6443}"
+API_HOST="${API_HOST:-127.0.0.1}"
+SERVICE_CLUSTER_IP_RANGE="10.0.0.0/24"
+SERVICE_IP="10.0.0.1" # the first address of the range: the kubernetes Service
+BIN_DIR="${BIN_DIR:-$ROOT/target/release}"
+PKI_DIR="$LOCAL_DIR/pki"
+KUBECONFIG_FILE="$LOCAL_DIR/admin.kubeconfig"
+READY_TIMEOUT="${READY_TIMEOUT:-60}"
+
+# component -> binary. Only what exists today; the others arrive with their issues.
+declare -A BINARY=([apiserver]=kube-apiserver)
+
+check_knobs() {
+  local c
+  for c in ${COMPONENTS//,/ }; do
+    [[ -n ${BINARY[$c]:-} ]] ||
+      die "unknown component '$c' in COMPONENTS (known: ${!BINARY[*]})"
+  done
+  case $STORAGE in
+    embedded) ;;
+    etcd) die "STORAGE=etcd is not yet supported (use STORAGE=embedded)" ;;
+    *) die "unknown STORAGE '$STORAGE' (known: embedded, etcd)" ;;
+  esac
+  [[ $SECURE_PORT =~ ^[0-9]+$ ]] || die "SECURE_PORT must be a number, not '$SECURE_PORT'"
+}
+
+build() {
+  local c args=()
+  for c in ${COMPONENTS//,/ }; do args+=(--bin "${BINARY[$c]}"); done
+  run cargo build --release "${args[@]}"
+}
+
+write_kubeconfig() {
+  local b64="base64 -w0"
+  (umask 077 && cat >"$KUBECONFIG_FILE" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://$API_HOST:$SECURE_PORT
+    certificate-authority-data: $($b64 "$PKI_DIR/ca.crt")
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: $($b64 "$PKI_DIR/admin.crt")
+    client-key-data: $($b64 "$PKI_DIR/admin.key")
+contexts:
+- name: local
+  context:
+    cluster: local
+    user: kubernetes-admin
+current-context: local
+EOF
+  )
+  log "wrote $KUBECONFIG_FILE"
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/$API_HOST/$SECURE_PORT") 2>/dev/null; }
+
+start_apiserver() {
+  port_in_use && die "port $API_HOST:$SECURE_PORT is already in use by a process we did not start"
+  mkdir -p "$LOCAL_DIR/data"
+  procs::start kube-apiserver "$LOCAL_DIR/logs/kube-apiserver.log" \
+    "$BIN_DIR/kube-apiserver" \
+    --secure-port="$SECURE_PORT" \
+    --bind-address="$API_HOST" \
+    --advertise-address="$API_HOST" \
+    --tls-cert-file="$PKI_DIR/apiserver.crt" \
+    --tls-private-key-file="$PKI_DIR/apiserver.key" \
+    --client-ca-file="$PKI_DIR/ca.crt" \
+    --data-dir="$LOCAL_DIR/data" \
+    --service-cluster-ip-range="$SERVICE_CLUSTER_IP_RANGE" \
+    --service-node-port-range=30000-32767 \
+    -v=2
+}
+
+wait_ready() {
+  local pid i log_file="$LOCAL_DIR/logs/kube-apiserver.log"
+  log "waiting up to ${READY_TIMEOUT}s for https://$API_HOST:$SECURE_PORT/readyz"
+  for ((i = 0; i < READY_TIMEOUT * 5; i++)); do
+    if ! pid="$(procs::pid kube-apiserver)"; then
+      tail -n 30 "$log_file" >&2 || true
+      die "kube-apiserver exited during startup; its log's tail is above ($log_file)"
+    fi
+    if curl -sf --max-time 2 --cacert "$PKI_DIR/ca.crt" --cert "$PKI_DIR/admin.crt" \
+      --key "$PKI_DIR/admin.key" "https://$API_HOST:$SECURE_PORT/readyz" >/dev/null; then
+      log "kube-apiserver (pid $pid) is ready"
+      return
+    fi
+    sleep 0.2
+  done
+  tail -n 30 "$log_file" >&2 || true
+  die "kube-apiserver not ready after ${READY_TIMEOUT}s; its log's tail is above ($log_file).
+    Try: curl -k --cert $PKI_DIR/admin.crt --key $PKI_DIR/admin.key https://$API_HOST:$SECURE_PORT/readyz?verbose"
+}
+
+print_rss() {
+  local pid
+  sleep 2
+  pid="$(procs::pid kube-apiserver)" || die "kube-apiserver exited after becoming ready"
+  log "kube-apiserver idle RSS: $(awk '/^VmRSS:/ {print $2, $3}' "/proc/$pid/status")"
+}
+
+check_knobs
+[[ ${SKIP_DEPS:-0} == 1 ]] || "$ROOT/hack/install-deps.sh"
+[[ ${SKIP_BUILD:-0} == 1 ]] || build
+pki::ensure "$PKI_DIR" "IP:$API_HOST,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+write_kubeconfig
+procs::stop_all
+start_apiserver
+wait_ready
+print_rss
+echo
+echo "Cluster is up (logs in $LOCAL_DIR/logs, stop it with hack/local-down.sh). To use it:"
+echo "  export KUBECONFIG=$KUBECONFIG_FILE"

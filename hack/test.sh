@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The test command. Builds everything once, runs the unit and integration tests, then
+# starts a throwaway cluster (its own port and directory, so a developer's cluster is
+# never touched) and runs the conformance suite against it with kubectl 1.32 and 1.35.
+# Exits non-zero when anything fails.
+#
+# Knobs (environment):
+#   TEST_SECURE_PORT    port of the throwaway cluster (default: 16443)
+#   TEST_LOCAL_DIR      its directory (default: _output/test-cluster; data wiped each run)
+#   CONFORMANCE_ALL=1   also run the tests listed in conformance/known-failures.txt
+#   CONFORMANCE_FILTER  run only conformance tests whose name contains this
+set -euo pipefail
+export LOCAL_DIR="${TEST_LOCAL_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/_output/test-cluster}"
+export SECURE_PORT="${TEST_SECURE_PORT:-16443}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$ROOT"
+
+SUMMARY=()
+FAILED=0
+# stage NAME CMD...: runs CMD, records its outcome for the summary.
+stage() {
+  local name=$1 start=$SECONDS
+  shift
+  log "=== $name"
+  if "$@"; then
+    SUMMARY+=("ok      $name ($((SECONDS - start))s)")
+  else
+    SUMMARY+=("FAILED  $name ($((SECONDS - start))s)")
+    FAILED=1
+  fi
+}
+
+summary() {
+  echo
+  echo "=== summary"
+  printf '  %s\n' "${SUMMARY[@]}"
+  if ((FAILED)); then
+    echo "  apiserver log: $LOCAL_DIR/logs/kube-apiserver.log"
+    echo "  rerun one kubectl: CONFORMANCE_KUBECONFIG=$LOCAL_DIR/admin.kubeconfig KUBECTL=$KUBECTL_NEW cargo test --release -p conformance -- --test-threads=1"
+  fi
+}
+
+cluster_down() { "$ROOT/hack/local-down.sh" || true; }
+
+cluster_up() {
+  cluster_down
+  rm -rf "$LOCAL_DIR/data" "$LOCAL_DIR/logs"
+  SKIP_BUILD=1 SKIP_DEPS=1 "$ROOT/hack/local-up.sh"
+}
+
+# conformance KUBECTL: the whole suite with one kubectl binary.
+conformance() {
+  local args=(--test-threads=1) t
+  if [[ ${CONFORMANCE_ALL:-0} != 1 ]]; then
+    for t in $(grep -v '^\s*#' conformance/known-failures.txt 2>/dev/null); do
+      args+=(--skip "$t")
+    done
+    ((${#args[@]} == 1)) || log "skipping $(((${#args[@]} - 1) / 2)) known failures (conformance/known-failures.txt; CONFORMANCE_ALL=1 runs them)"
+  fi
+  CONFORMANCE_KUBECONFIG="$LOCAL_DIR/admin.kubeconfig" KUBECTL="$1" \
+    run cargo test --release -p conformance -- ${CONFORMANCE_FILTER:+"$CONFORMANCE_FILTER"} "${args[@]}"
+}
+
+trap 'cluster_down; summary' EXIT
+
+[[ -x $KUBECTL_NEW && -x $KUBECTL_OLD ]] || run "$ROOT/hack/install-deps.sh"
+stage "build (cargo build --release --workspace --all-targets)" \
+  cargo build --release --workspace --all-targets
+((FAILED)) && exit 1
+stage "unit and integration tests" cargo test --release --workspace --exclude conformance
+stage "start test cluster on port $SECURE_PORT" cluster_up
+if [[ ${SUMMARY[-1]} == ok* ]]; then
+  for k in "$KUBECTL_OLD" "$KUBECTL_NEW"; do
+    stage "conformance with kubectl 1.$(kubectl_minor "$k") ($k)" conformance "$k"
+  done
+else
+  SUMMARY+=("FAILED  conformance (no cluster)")
+fi
+exit "$FAILED"

@@ -1,0 +1,11 @@
+//! Shared Kubernetes API machinery: `metav1.Status` errors, label and field selectors,
+//! name validation and resource descriptions. Pure logic, no I/O: every other crate
+//! builds on it.
+
+pub mod fields;
+pub mod labels;
+pub mod names;
+pub mod resource;
+pub mod status;
+
+pub use status::{ApiError, FieldError};
