@@ -16,6 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
 
 SUMMARY=()
+FAILED_TESTS=()
 FAILED=0
 # stage NAME CMD...: runs CMD, records its outcome for the summary.
 stage() {
@@ -34,9 +35,10 @@ summary() {
   echo
   echo "=== summary"
   printf '  %s\n' "${SUMMARY[@]}"
+  ((${#FAILED_TESTS[@]} == 0)) || printf '  failed conformance tests with %s\n' "${FAILED_TESTS[@]}"
   if ((FAILED)); then
     echo "  apiserver log: $LOCAL_DIR/logs/kube-apiserver.log"
-    echo "  rerun one kubectl: CONFORMANCE_KUBECONFIG=$LOCAL_DIR/admin.kubeconfig KUBECTL=$KUBECTL_NEW cargo test --release -p conformance -- --test-threads=1"
+    echo "  rerun against a running cluster: CONFORMANCE_KUBECONFIG=$LOCAL_DIR/admin.kubeconfig KUBECTL=$KUBECTL_NEW cargo test --release -p conformance -- --test-threads=1 [NAME]"
   fi
 }
 
@@ -48,9 +50,11 @@ cluster_up() {
   SKIP_BUILD=1 SKIP_DEPS=1 "$ROOT/hack/local-up.sh"
 }
 
-# conformance KUBECTL: the whole suite with one kubectl binary.
+# conformance KUBECTL: the whole suite with one kubectl binary; failed test names are
+# kept for the summary.
 conformance() {
-  local args=(--test-threads=1) t
+  local args=(--test-threads=1) t rc=0 failed log
+  log="$LOCAL_DIR/logs/conformance-kubectl-1.$(kubectl_minor "$1").log"
   if [[ ${CONFORMANCE_ALL:-0} != 1 ]]; then
     for t in $(grep -v '^\s*#' conformance/known-failures.txt 2>/dev/null); do
       args+=(--skip "$t")
@@ -58,7 +62,11 @@ conformance() {
     ((${#args[@]} == 1)) || log "skipping $(((${#args[@]} - 1) / 2)) known failures (conformance/known-failures.txt; CONFORMANCE_ALL=1 runs them)"
   fi
   CONFORMANCE_KUBECONFIG="$LOCAL_DIR/admin.kubeconfig" KUBECTL="$1" \
-    run cargo test --release -p conformance -- ${CONFORMANCE_FILTER:+"$CONFORMANCE_FILTER"} "${args[@]}"
+    run cargo test --release --no-fail-fast -p conformance -- ${CONFORMANCE_FILTER:+"$CONFORMANCE_FILTER"} "${args[@]}" \
+    2>&1 | tee "$log" || rc=1
+  failed="$(sed -n 's/^test \(\S*\) \.\.\. FAILED$/\1/p' "$log" | sort -u | tr '\n' ' ')"
+  [[ -z $failed ]] || FAILED_TESTS+=("kubectl 1.$(kubectl_minor "$1"): $failed(log: $log)")
+  return "$rc"
 }
 
 trap 'cluster_down; summary' EXIT
@@ -67,7 +75,7 @@ trap 'cluster_down; summary' EXIT
 stage "build (cargo build --release --workspace --all-targets)" \
   cargo build --release --workspace --all-targets
 ((FAILED)) && exit 1
-stage "unit and integration tests" cargo test --release --workspace --exclude conformance
+stage "unit and integration tests" cargo test --release --no-fail-fast --workspace --exclude conformance
 stage "start test cluster on port $SECURE_PORT" cluster_up
 if [[ ${SUMMARY[-1]} == ok* ]]; then
   for k in "$KUBECTL_OLD" "$KUBECTL_NEW"; do

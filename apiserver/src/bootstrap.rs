@@ -1,6 +1,6 @@
 //! Objects every cluster has from the start: the `default`, `kube-system`, `kube-public`
 //! and `kube-node-lease` namespaces, and the `kubernetes` Service in `default` pointing at
-//! this server (its Endpoints and EndpointSlice), as upstream's bootstrap controller keeps them.
+//! this server, and the system PriorityClasses, as upstream's bootstrap controllers keep them.
 
 use machinery::ApiError;
 use serde_json::{Value, json};
@@ -8,6 +8,20 @@ use serde_json::{Value, json};
 use crate::rest::{Rest, WriteOptions};
 
 const NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// The PriorityClasses every cluster has (name, value, description), as upstream creates them.
+const SYSTEM_PRIORITY_CLASSES: &[(&str, i64, &str)] = &[
+    (
+        "system-node-critical",
+        2_000_001_000,
+        "Used for system critical pods that must not be moved from their current node.",
+    ),
+    (
+        "system-cluster-critical",
+        2_000_000_000,
+        "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+    ),
+];
 
 fn opts() -> WriteOptions {
     WriteOptions {
@@ -53,6 +67,16 @@ pub async fn ensure(rest: &Rest) -> Result<(), ApiError> {
             "namespaces",
             "",
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await?;
+    }
+    for (name, value, description) in SYSTEM_PRIORITY_CLASSES {
+        create_if_missing(
+            rest,
+            "scheduling.k8s.io",
+            "priorityclasses",
+            "",
+            json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name}, "value": value, "description": description}),
         )
         .await?;
     }

@@ -8,11 +8,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 
+mod admission;
 mod authn;
 mod authz;
 mod bootstrap;
 mod conversion;
 mod fieldmanager;
+mod fieldvalidation;
 mod handlers;
 mod metrics;
 mod negotiation;

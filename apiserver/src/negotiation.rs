@@ -171,6 +171,14 @@ fn decode_error(kind: Option<(&str, &str)>, detail: String) -> ApiError {
     }
 }
 
+/// A body that is not even JSON (or YAML), worded as upstream's serializer does.
+fn unrecognized(kind: Option<(&str, &str)>, detail: &str) -> ApiError {
+    let kind = kind.map(|(k, _)| k).unwrap_or("object");
+    ApiError::bad_request(format!(
+        "the object provided is unrecognized (must be of type {kind}): couldn't get version/kind; json parse error: {detail}"
+    ))
+}
+
 /// Decodes an object body (JSON, YAML or protobuf) into a JSON value.
 /// `expected` is the endpoint's (kind, version) for error wording.
 pub fn decode_object(
@@ -183,7 +191,7 @@ pub fn decode_object(
     }
     let value = match ty {
         BodyType::Json => serde_json::from_slice::<Value>(body)
-            .map_err(|e| decode_error(expected, format!("json: {}", json_error_text(&e, body))))?,
+            .map_err(|e| unrecognized(expected, &json_error_text(&e, body)))?,
         BodyType::Yaml | BodyType::ApplyYaml => {
             yaml_to_json(body).map_err(|e| decode_error(expected, e))?
         }
@@ -217,7 +225,7 @@ fn json_error_text(e: &serde_json::Error, body: &[u8]) -> String {
         offset += line.len() + 1;
     }
     let ch = body.get(offset).map(|b| *b as char).unwrap_or(' ');
-    format!("invalid character '{ch}' looking for beginning of value ({e})")
+    format!("invalid character '{ch}' looking for beginning of value")
 }
 
 /// YAML to JSON, rejecting what cannot be represented (non-string keys are stringified).

@@ -100,7 +100,10 @@ impl Output {
     /// Asserts a non-zero exit code and returns stderr.
     #[track_caller]
     pub fn fails(&self) -> &str {
-        assert!(!self.status.success(), "kubectl succeeded but should have failed:\n{self}");
+        assert!(
+            !self.status.success(),
+            "kubectl succeeded but should have failed:\n{self}"
+        );
         &self.stderr
     }
 
@@ -108,14 +111,22 @@ impl Output {
     #[track_caller]
     pub fn ok_exactly(&self, want: &str) {
         let got = self.ok();
-        assert_eq!(got.trim_end_matches('\n'), want.trim_end_matches('\n'), "\n{self}");
+        assert_eq!(
+            got.trim_end_matches('\n'),
+            want.trim_end_matches('\n'),
+            "\n{self}"
+        );
     }
 
     /// Asserts a failure whose stderr is exactly `want` (ignoring the final newline).
     #[track_caller]
     pub fn fails_exactly(&self, want: &str) {
         let got = self.fails();
-        assert_eq!(got.trim_end_matches('\n'), want.trim_end_matches('\n'), "\n{self}");
+        assert_eq!(
+            got.trim_end_matches('\n'),
+            want.trim_end_matches('\n'),
+            "\n{self}"
+        );
     }
 
     /// Asserts a failure whose stderr contains `want`.
@@ -135,7 +146,13 @@ impl Cluster {
     /// The server URL from the kubeconfig, as kubectl prints it.
     pub fn server(&self) -> String {
         let out = self.run(
-            &["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"],
+            &[
+                "config",
+                "view",
+                "--minify",
+                "-o",
+                "jsonpath={.clusters[0].cluster.server}",
+            ],
             None,
             Path::new("."),
         );
@@ -169,7 +186,11 @@ impl Cluster {
     ) -> Output {
         let mut cmd = self.command(args, dir);
         cmd.envs(env.iter().copied())
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let command = format!("kubectl {}", shell_words(args));
@@ -213,7 +234,12 @@ impl Cluster {
             }
         });
         let stderr = read_in_background(child.stderr.take().expect("stderr"));
-        Stream { command: format!("kubectl {}", shell_words(args)), child, lines, stderr: Some(stderr) }
+        Stream {
+            command: format!("kubectl {}", shell_words(args)),
+            child,
+            lines,
+            stderr: Some(stderr),
+        }
     }
 }
 
@@ -277,7 +303,10 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
 
 fn shell_words(args: &[&str]) -> String {
     let quote = |a: &&str| {
-        if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_=./:,@".contains(c)) {
+        if !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_=./:,@".contains(c))
+        {
             a.to_string()
         } else {
             format!("'{}'", a.replace('\'', r"'\''"))
@@ -291,7 +320,10 @@ fn shell_words(args: &[&str]) -> String {
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
     let suffix = format!(
         "{}{}{}",
         base36(std::process::id() as u64),
@@ -336,7 +368,8 @@ impl Namespace {
             dir: tempfile::tempdir().expect("scratch dir"),
             cluster_objects: Vec::new(),
         };
-        ns.kubectl(&["create", "namespace", &name]).ok_exactly(&format!("namespace/{name} created"));
+        ns.kubectl(&["create", "namespace", &name])
+            .ok_exactly(&format!("namespace/{name} created"));
         ns
     }
 
@@ -387,7 +420,11 @@ impl Namespace {
     /// ServiceAccount admission rejects pods without it). Waits briefly for a
     /// controller to make it, then makes it itself.
     pub fn default_serviceaccount(&self) {
-        let exists = || self.k(&["get", "serviceaccount", "default", "-o", "name"]).status.success();
+        let exists = || {
+            self.k(&["get", "serviceaccount", "default", "-o", "name"])
+                .status
+                .success()
+        };
         let deadline = Instant::now() + Duration::from_secs(2);
         while Instant::now() < deadline {
             if exists() {
@@ -396,7 +433,10 @@ impl Namespace {
             std::thread::sleep(Duration::from_millis(100));
         }
         let out = self.k(&["create", "serviceaccount", "default"]);
-        assert!(out.status.success() || exists(), "cannot make the default ServiceAccount:\n{out}");
+        assert!(
+            out.status.success() || exists(),
+            "cannot make the default ServiceAccount:\n{out}"
+        );
     }
 
     /// `kind/name@resourceVersion` of every object of the listed resources, one per
@@ -446,8 +486,9 @@ impl Namespace {
     /// Asserts that `kubectl get <what>` says NotFound.
     #[track_caller]
     pub fn assert_not_found(&self, resource: &str, name: &str) {
-        self.k(&["get", resource, name])
-            .fails_exactly(&format!("Error from server (NotFound): {resource} \"{name}\" not found"));
+        self.k(&["get", resource, name]).fails_exactly(&format!(
+            "Error from server (NotFound): {resource} \"{name}\" not found"
+        ));
     }
 
     /// Deletes a cluster-scoped object (`kind/name`) when the test ends.
@@ -460,7 +501,10 @@ impl Namespace {
     pub fn eventually(&self, what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
         let deadline = Instant::now() + timeout;
         while !check() {
-            assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -472,7 +516,13 @@ impl Drop for Namespace {
             let _ = self.kubectl(&["delete", obj, "--ignore-not-found", "--wait=false"]);
         }
         // --wait=false: without a namespace controller the namespace stays Terminating.
-        let _ = self.kubectl(&["delete", "namespace", &self.name, "--ignore-not-found", "--wait=false"]);
+        let _ = self.kubectl(&[
+            "delete",
+            "namespace",
+            &self.name,
+            "--ignore-not-found",
+            "--wait=false",
+        ]);
     }
 }
 
@@ -507,7 +557,12 @@ pub fn strip_ansi(s: &str) -> String {
 /// The current time as RFC 3339 in UTC (`2024-01-02T03:04:05Z`), for objects that
 /// carry timestamps (events).
 pub fn now_rfc3339() -> String {
-    rfc3339(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64)
+    rfc3339(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs() as i64,
+    )
 }
 
 fn rfc3339(secs: i64) -> String {
@@ -533,7 +588,9 @@ fn rfc3339(secs: i64) -> String {
 /// Decodes standard base64 (Secret data).
 pub fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(s.trim()).unwrap_or_else(|e| panic!("bad base64 {s:?}: {e}"))
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .unwrap_or_else(|e| panic!("bad base64 {s:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -551,11 +608,19 @@ mod tests {
     fn unique_names_are_dns_labels() {
         let (a, b) = (unique_name("conf"), unique_name("conf"));
         assert_ne!(a, b);
-        assert!(a.len() <= 63 && a.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'), "{a}");
+        assert!(
+            a.len() <= 63
+                && a.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'),
+            "{a}"
+        );
     }
 
     #[test]
     fn ansi_is_stripped() {
-        assert_eq!(strip_ansi("\u{1b}[0;32mKubernetes\u{1b}[0m at"), "Kubernetes at");
+        assert_eq!(
+            strip_ansi("\u{1b}[0;32mKubernetes\u{1b}[0m at"),
+            "Kubernetes at"
+        );
     }
 }

@@ -25,7 +25,9 @@ fn tokenize(pattern: &str) -> Vec<Token<'_>> {
     while !rest.is_empty() {
         let hole = rest.find('{').and_then(|start| {
             let end = start + rest[start..].find('}')?;
-            HOLES.contains(&&rest[start + 1..end]).then_some((start, end))
+            HOLES
+                .contains(&&rest[start + 1..end])
+                .then_some((start, end))
         });
         match hole {
             Some((start, end)) => {
@@ -49,12 +51,20 @@ fn tokenize(pattern: &str) -> Vec<Token<'_>> {
 fn match_from(tokens: &[Token<'_>], text: &str) -> bool {
     match tokens.first() {
         None => text.is_empty(),
-        Some(Token::Literal(lit)) => text.strip_prefix(lit).is_some_and(|rest| match_from(&tokens[1..], rest)),
+        Some(Token::Literal(lit)) => text
+            .strip_prefix(lit)
+            .is_some_and(|rest| match_from(&tokens[1..], rest)),
         Some(Token::Hole(kind)) => {
-            let ends = text.char_indices().map(|(i, _)| i).skip(1).chain([text.len()]);
+            let ends = text
+                .char_indices()
+                .map(|(i, _)| i)
+                .skip(1)
+                .chain([text.len()]);
             let empty_ok = *kind == "any";
             (empty_ok && match_from(&tokens[1..], text))
-                || ends.into_iter().any(|end| hole_fits(kind, &text[..end]) && match_from(&tokens[1..], &text[end..]))
+                || ends.into_iter().any(|end| {
+                    hole_fits(kind, &text[..end]) && match_from(&tokens[1..], &text[end..])
+                })
         }
     }
 }
@@ -68,21 +78,39 @@ fn hole_fits(kind: &str, s: &str) -> bool {
         "uid" => {
             s.len() == 36
                 && s.char_indices().all(|(i, c)| {
-                    if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() }
+                    if [8, 13, 18, 23].contains(&i) {
+                        c == '-'
+                    } else {
+                        c.is_ascii_hexdigit()
+                    }
                 })
         }
         "ts" => {
             let b = s.as_bytes();
             s.len() == 20
-                && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && b[16] == b':' && b[19] == b'Z'
-                && [0..4, 5..7, 8..10, 11..13, 14..16, 17..19].into_iter().all(|r| digits(&s[r]))
+                && b[4] == b'-'
+                && b[7] == b'-'
+                && b[10] == b'T'
+                && b[13] == b':'
+                && b[16] == b':'
+                && b[19] == b'Z'
+                && [0..4, 5..7, 8..10, 11..13, 14..16, 17..19]
+                    .into_iter()
+                    .all(|r| digits(&s[r]))
         }
         "ip" => {
             let parts: Vec<&str> = s.split('.').collect();
-            parts.len() == 4 && parts.iter().all(|p| digits(p) && p.len() <= 3 && p.parse::<u16>().is_ok_and(|n| n < 256))
+            parts.len() == 4
+                && parts
+                    .iter()
+                    .all(|p| digits(p) && p.len() <= 3 && p.parse::<u16>().is_ok_and(|n| n < 256))
         }
         "nodeport" => digits(s) && s.parse::<u32>().is_ok_and(|p| (30000..=32767).contains(&p)),
-        "b64" => !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)),
+        "b64" => {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        }
         _ => false,
     }
 }
@@ -120,7 +148,12 @@ pub fn assert_lines(text: &str, patterns: &[&str]) {
     let got: Vec<&str> = got.lines().collect();
     let want: Vec<String> = patterns.iter().map(|p| normalize(p)).collect();
     let ok = got.len() == want.len() && got.iter().zip(&want).all(|(g, w)| matches(w, g));
-    assert!(ok, "output does not match\n--- want\n{}\n--- got\n{}\n---", want.join("\n"), text);
+    assert!(
+        ok,
+        "output does not match\n--- want\n{}\n--- got\n{}\n---",
+        want.join("\n"),
+        text
+    );
 }
 
 /// Splits a kubectl table into cells. Columns are separated by at least two spaces
@@ -153,9 +186,14 @@ pub fn assert_table(text: &str, header: &[&str], rows: &[&[&str]]) {
         let want: Vec<String> = std::iter::once(header.join("   "))
             .chain(rows.iter().map(|r| r.join("   ")))
             .collect();
-        panic!("table {why}\n--- want\n{}\n--- got\n{text}---", want.join("\n"))
+        panic!(
+            "table {why}\n--- want\n{}\n--- got\n{text}---",
+            want.join("\n")
+        )
     };
-    let Some((got_header, got_rows)) = got.split_first() else { fail("is empty") };
+    let Some((got_header, got_rows)) = got.split_first() else {
+        fail("is empty")
+    };
     if got_header != header {
         fail("header differs");
     }
@@ -179,7 +217,10 @@ mod tests {
         assert!(matches("{age}", "2m3s"));
         assert!(!matches("{age}", "2m3"));
         assert!(!matches("{age}", "<invalid>"));
-        assert!(matches("uid: {uid}", "uid: 0f8fad5b-d9cb-469f-a165-70867728950e"));
+        assert!(matches(
+            "uid: {uid}",
+            "uid: 0f8fad5b-d9cb-469f-a165-70867728950e"
+        ));
         assert!(matches("{ts}", "2024-01-02T03:04:05Z"));
         assert!(matches("10.0.0.{int}", "10.0.0.17"));
         assert!(matches("{ip}", "10.0.0.17"));
@@ -188,18 +229,28 @@ mod tests {
         assert!(!matches("80:{nodeport}/TCP", "80:8080/TCP"));
         assert!(matches("a{any}b", "ab"));
         assert!(matches("{\"a\":{int}}", "{\"a\":12}"));
-        assert!(matches("resourceVersion: \"{int}\"", "resourceVersion: \"42\""));
+        assert!(matches(
+            "resourceVersion: \"{int}\"",
+            "resourceVersion: \"42\""
+        ));
     }
 
     #[test]
     fn tables() {
         let out = "NAME   SCHEDULE      SUSPEND\ncj     */5 * * * *   False\n";
         assert_eq!(table(out)[1], vec!["cj", "*/5 * * * *", "False"]);
-        assert_table(out, &["NAME", "SCHEDULE", "SUSPEND"], &[&["cj", "*/5 * * * *", "False"]]);
+        assert_table(
+            out,
+            &["NAME", "SCHEDULE", "SUSPEND"],
+            &[&["cj", "*/5 * * * *", "False"]],
+        );
     }
 
     #[test]
     fn lines() {
-        assert_lines("Name:         x\nLabels:\t<none>\n", &["Name: x", "Labels: <none>"]);
+        assert_lines(
+            "Name:         x\nLabels:\t<none>\n",
+            &["Name: x", "Labels: <none>"],
+        );
     }
 }

@@ -19,7 +19,13 @@ procs::start() {
   mkdir -p "$PID_DIR" "$(dirname "$logfile")"
   log "starting $name: $* (log: $logfile)"
   nohup "$@" >>"$logfile" 2>&1 </dev/null &
-  echo $! >"$PID_DIR/$name.pid"
+  local pid=$! i
+  echo "$pid" >"$PID_DIR/$name.pid"
+  # Until nohup has exec'd the command, the pid's command line is still ours (bash).
+  for ((i = 0; i < 50; i++)); do
+    procs::ours "$pid" && return
+    sleep 0.05
+  done
 }
 
 # procs::pid NAME: the recorded pid of NAME if that process is ours and alive.
@@ -43,6 +49,12 @@ procs::stop() {
       log "$name (pid $pid) did not exit after 10 s; sending KILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
+    # an exiting process loses its command line before it closes its sockets: wait
+    # until it is gone (or only a zombie) so its port is free for the next start
+    for ((i = 0; i < 100; i++)); do
+      [[ -e /proc/$pid && $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]] || break
+      sleep 0.1
+    done
   fi
   rm -f "$PID_DIR/$name.pid"
 }

@@ -5,10 +5,10 @@
 //! return the new object or a `metav1.Status` error ([`ApiError`]) worded as upstream.
 //! Which patch type a request uses, and storing the result, is the API server's business.
 //!
-//! - [`json_patch`], [`merge_patch`]: schema-free patches.
+//! - [`json_patch()`], [`merge_patch`]: schema-free patches.
 //! - [`strategic_merge_patch`]: merges lists by the keys the built-in types declare
 //!   ([`schema`] holds the type graph and the patch metadata table).
-//! - [`apply`], [`update_managed_fields`]: server-side apply and the `managedFields`
+//! - [`apply()`], [`update_managed_fields()`]: server-side apply and the `managedFields`
 //!   bookkeeping of ordinary writes ([`fieldpath`] is the `FieldsV1` set encoding).
 
 // `ApiError` is the status every caller hands to clients; boxing it in each signature

@@ -5,6 +5,9 @@
 //! * an empty string or bytes value of an optional field is dropped — Go clients write
 //!   every non-pointer string even when empty, and Go reads "" and absent alike. Fields in
 //!   [`KEEP_EMPTY_STRING`] are pointers upstream where "" means something, so they stay.
+//! * a zero number or `false` of an optional field is dropped likewise (Go writes every
+//!   non-pointer scalar, and `omitempty` hides its zero), unless the field is a pointer
+//!   upstream whose zero means something ([`KEEP_ZERO`], e.g. `replicas: 0`).
 //! * an absent required repeated field (`items` of a list, `containers`) becomes `[]`.
 //!
 //! Unknown field numbers are skipped. Nesting is bounded by [`MAX_DEPTH`].
@@ -23,6 +26,85 @@ pub(crate) const MAX_DEPTH: usize = 100;
 /// Optional string fields that are `*string` upstream with a meaning for "" (a PVC with
 /// `storageClassName: ""` asks for no class at all), so an empty value is kept.
 const KEEP_EMPTY_STRING: &[&str] = &["storageClassName", "volumeAttributesClassName"];
+
+/// Optional number and boolean fields that are pointers upstream where zero or `false` is
+/// a real value (`spec.replicas: 0`, `suspend: false`, `runAsUser: 0`), so they stay.
+/// Entries are `Message.field` for a field of one message, or a bare field name when every
+/// message's field of that name is a pointer.
+const KEEP_ZERO: &[&str] = &[
+    // pointers in every type that has them
+    "deletionGracePeriodSeconds",
+    "revisionHistoryLimit",
+    "progressDeadlineSeconds",
+    "parallelism",
+    "completions",
+    "activeDeadlineSeconds",
+    "backoffLimit",
+    "backoffLimitPerIndex",
+    "maxFailedIndexes",
+    "ttlSecondsAfterFinished",
+    "suspend",
+    "manualSelector",
+    "startingDeadlineSeconds",
+    "successfulJobsHistoryLimit",
+    "failedJobsHistoryLimit",
+    "terminationGracePeriodSeconds",
+    "automountServiceAccountToken",
+    "shareProcessNamespace",
+    "enableServiceLinks",
+    "priority",
+    "hostUsers",
+    "setHostnameAsFQDN",
+    "privileged",
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "readOnlyRootFilesystem",
+    "allowPrivilegeEscalation",
+    "fsGroup",
+    "defaultMode",
+    "mode",
+    "optional",
+    "immutable",
+    "allowVolumeExpansion",
+    "allocateLoadBalancerNodePorts",
+    "minReplicas",
+    "partition",
+    "leaseDurationSeconds",
+    "leaseTransitions",
+    "ready",
+    "serving",
+    "terminating",
+    "started",
+    "expirationSeconds",
+    "ordinals",
+    "start",
+    // `replicas` is a pointer in specs, a plain omitempty integer in statuses
+    "k8s.io.api.apps.v1.DeploymentSpec.replicas",
+    "k8s.io.api.apps.v1.ReplicaSetSpec.replicas",
+    "k8s.io.api.apps.v1.StatefulSetSpec.replicas",
+    "k8s.io.api.core.v1.ReplicationControllerSpec.replicas",
+    "k8s.io.api.discovery.v1.EndpointPort.port",
+];
+
+fn keeps_zero(msg: &Message, field: &Field) -> bool {
+    field.required
+        || field.label != Label::Optional
+        || KEEP_ZERO.iter().any(|k| {
+            *k == field.json
+                || k.strip_suffix(field.json)
+                    .and_then(|m| m.strip_suffix('.'))
+                    .is_some_and(|m| m == msg.name)
+        })
+}
+
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        _ => false,
+    }
+}
 
 /// Decodes the message at `index` from `bytes` into its JSON form.
 pub(crate) fn message(index: u16, bytes: &[u8], depth: usize) -> Result<Value, Error> {
@@ -54,6 +136,10 @@ fn object(msg: &'static Message, bytes: &[u8], depth: usize) -> Result<Map<Strin
         match slot {
             Some(Value::Object(inner)) if field.inline => out.extend(inner),
             Some(Value::String(s)) if s.is_empty() && drops_empty(field) => {}
+            Some(v)
+                if is_zero(&v)
+                    && matches!(field.ty, Ty::Int32 | Ty::Int64 | Ty::Bool | Ty::Double)
+                    && !keeps_zero(msg, field) => {}
             Some(value) => {
                 out.insert(field.json.to_string(), value);
             }

@@ -97,8 +97,8 @@ pub fn validate_update(
 ) -> Vec<FieldError> {
     let mut errs = meta::validate_update(obj, old);
     if let Some(s) = strategy(group, version, resource) {
-        errs.extend((s.validate_update)(obj, old));
         errs.extend((s.validate)(obj));
+        errs.extend((s.validate_update)(obj, old));
     }
     errs
 }
@@ -134,6 +134,111 @@ mod tests {
             errs[0].message(),
             "metadata.name: Invalid value: \"b\": field is immutable"
         );
+    }
+
+    /// Objects as kubectl's generators send them must default into valid objects.
+    #[test]
+    fn kubectl_generated_objects_are_valid() {
+        let cases = [
+            (
+                "",
+                "pods",
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nginx", "namespace": "default", "labels": {"run": "nginx"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx", "resources": {}}], "dnsPolicy": "ClusterFirst", "restartPolicy": "Always"}, "status": {}}),
+            ),
+            (
+                "apps",
+                "deployments",
+                json!({"metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "strategy": {},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx", "resources": {}}]}}}}),
+            ),
+            (
+                "",
+                "services",
+                json!({"metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+                "spec": {"ports": [{"port": 80, "protocol": "TCP", "targetPort": 80}], "selector": {"app": "web"}}}),
+            ),
+            (
+                "batch",
+                "jobs",
+                json!({"metadata": {"name": "pi", "namespace": "default", "uid": "abc"},
+                "spec": {"template": {"metadata": {}, "spec": {"containers": [{"name": "pi", "image": "perl", "resources": {}}], "restartPolicy": "Never"}}}}),
+            ),
+            (
+                "batch",
+                "cronjobs",
+                json!({"metadata": {"name": "hello", "namespace": "default"}, "spec": {"schedule": "*/1 * * * *",
+                "jobTemplate": {"metadata": {"name": "hello"}, "spec": {"template": {"metadata": {}, "spec": {"containers": [{"name": "hello", "image": "busybox", "resources": {}}], "restartPolicy": "OnFailure"}}}}}}),
+            ),
+            (
+                "",
+                "configmaps",
+                json!({"metadata": {"name": "cfg", "namespace": "default"}, "data": {"key": "value", "app.properties": "a=b"}}),
+            ),
+            (
+                "",
+                "secrets",
+                json!({"metadata": {"name": "s", "namespace": "default"}, "data": {"password": "aHVudGVyMg=="}, "type": "Opaque"}),
+            ),
+            (
+                "",
+                "serviceaccounts",
+                json!({"metadata": {"name": "builder", "namespace": "default"}}),
+            ),
+            (
+                "",
+                "namespaces",
+                json!({"metadata": {"name": "dev"}, "spec": {}, "status": {}}),
+            ),
+            (
+                "rbac.authorization.k8s.io",
+                "roles",
+                json!({"metadata": {"name": "pod-reader", "namespace": "default"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}),
+            ),
+            (
+                "rbac.authorization.k8s.io",
+                "clusterrolebindings",
+                json!({"metadata": {"name": "admin-binding"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "kube-system"}]}),
+            ),
+            (
+                "networking.k8s.io",
+                "ingresses",
+                json!({"metadata": {"name": "simple", "namespace": "default"}, "spec": {"rules": [{"host": "foo.com",
+                "http": {"paths": [{"path": "/bar", "pathType": "Exact", "backend": {"service": {"name": "svc1", "port": {"number": 8080}}}}]}}]}}),
+            ),
+            (
+                "policy",
+                "poddisruptionbudgets",
+                json!({"metadata": {"name": "pdb", "namespace": "default"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}}),
+            ),
+            (
+                "scheduling.k8s.io",
+                "priorityclasses",
+                json!({"metadata": {"name": "high"}, "value": 1000, "globalDefault": false}),
+            ),
+            (
+                "",
+                "resourcequotas",
+                json!({"metadata": {"name": "q", "namespace": "default"}, "spec": {"hard": {"pods": "10", "requests.cpu": "2", "count/deployments.apps": "3"}}}),
+            ),
+        ];
+        for (g, r, mut o) in cases {
+            default(g, "v1", r, &mut o);
+            let errs: Vec<String> = validate_create(g, "v1", r, &o)
+                .iter()
+                .map(FieldError::message)
+                .collect();
+            assert!(errs.is_empty(), "{g}/{r}: {errs:?}");
+            let again: Vec<String> = validate_update(g, "v1", r, &o, &o)
+                .iter()
+                .map(FieldError::message)
+                .collect();
+            assert!(again.is_empty(), "{g}/{r} update: {again:?}");
+        }
     }
 
     #[test]

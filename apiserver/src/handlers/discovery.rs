@@ -264,8 +264,9 @@ pub fn openapi_v2(state: &Arc<AppState>, accept: Option<&str>) -> Response {
             .next()
             .is_some_and(|first| first.trim().starts_with(openapi::V2_PROTOBUF_MEDIA_TYPE))
     });
+    // upstream answers with a dotted media type: Go's mime parser rejects the `@` form
     let ct = if wants_protobuf {
-        openapi::V2_PROTOBUF_MEDIA_TYPE
+        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
     } else {
         "application/json"
     };

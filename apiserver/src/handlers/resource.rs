@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use axum::body::to_bytes;
 use axum::extract::Request;
 use axum::response::Response;
+use futures::StreamExt;
 use http::{StatusCode, header};
 use machinery::ApiError;
 use machinery::fields::FieldSelector;
@@ -24,6 +24,9 @@ use crate::rest::{
     as_list_item,
 };
 use crate::server::AppState;
+
+/// How much of an oversized body is read and dropped before answering 413.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
 fn not_found_resource() -> ApiError {
     ApiError::new(
@@ -266,22 +269,27 @@ pub(super) async fn read_body(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    if req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > MAX_BODY)
-    {
+    let mut body = req.into_body().into_data_stream();
+    let mut bytes = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        seen += chunk.len();
+        if seen > MAX_BODY {
+            // keep reading (and dropping) a while so the client sees the 413 rather than a
+            // reset connection; give up on absurd bodies
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+            continue;
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if seen > MAX_BODY {
         return Err(ApiError::too_large());
     }
-    let bytes = to_bytes(req.into_body(), MAX_BODY + 1)
-        .await
-        .map_err(|_| ApiError::too_large())?;
-    if bytes.len() > MAX_BODY {
-        return Err(ApiError::too_large());
-    }
-    Ok((negotiation::body_type(ct.as_deref()), bytes.to_vec(), agent))
+    Ok((negotiation::body_type(ct.as_deref()), bytes, agent))
 }
 
 /// Decodes an object body for `res`.

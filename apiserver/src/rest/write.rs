@@ -132,8 +132,68 @@ fn generate_name(base: &str) -> String {
     format!("{base}{suffix}")
 }
 
+/// Applies `fieldValidation` to a request object: unknown fields fail the request
+/// (Strict), become warnings (Warn) or are dropped silently (Ignore).
+fn check_unknown_fields(
+    res: &ResourceInfo,
+    obj: &mut Value,
+    mode: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
+    if !crate::conversion::is_builtin_group(&res.group) {
+        return Ok(Vec::new());
+    }
+    let unknown = crate::fieldvalidation::unknown_fields(&res.definition, obj);
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    let texts: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field {f:?}"))
+        .collect();
+    match mode {
+        FieldValidation::Strict => Err(ApiError::bad_request(format!(
+            "{kind} in version {v:?} cannot be handled as a {kind}: strict decoding error: {}",
+            texts.join(", "),
+            kind = res.kind,
+            v = res.version,
+        ))),
+        FieldValidation::Warn | FieldValidation::Ignore => {
+            crate::fieldvalidation::drop_fields(obj, &unknown);
+            Ok(if mode == FieldValidation::Warn {
+                texts
+            } else {
+                Vec::new()
+            })
+        }
+    }
+}
+
+/// Drops empty metadata maps and lists, as Go's `omitempty` does when it writes the object.
+fn prune_empty_metadata(obj: &mut Value) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        for f in [
+            "labels",
+            "annotations",
+            "finalizers",
+            "ownerReferences",
+            "managedFields",
+        ] {
+            let empty = match meta.get(f) {
+                Some(Value::Object(m)) => m.is_empty(),
+                Some(Value::Array(a)) => a.is_empty(),
+                Some(Value::Null) => true,
+                _ => false,
+            };
+            if empty {
+                meta.remove(f);
+            }
+        }
+    }
+}
+
 /// Fields only the server sets on create.
 fn set_create_system_fields(res: &ResourceInfo, obj: &mut Value) {
+    prune_empty_metadata(obj);
     let meta = meta_mut(obj);
     meta.insert(
         "uid".into(),
@@ -154,6 +214,7 @@ fn set_create_system_fields(res: &ResourceInfo, obj: &mut Value) {
 /// Carries over what clients may not change on update, and bumps `generation` when the
 /// spec changed.
 fn carry_update_system_fields(res: &ResourceInfo, old: &Value, new: &mut Value) {
+    prune_empty_metadata(new);
     let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
     let meta = meta_mut(new);
     for f in [
@@ -193,6 +254,7 @@ fn admit_namespace(
     rest: &Rest,
     res: &ResourceInfo,
     ns: &str,
+    name: &str,
     creating: bool,
 ) -> Result<(), ApiError> {
     if !res.namespaced {
@@ -204,26 +266,14 @@ fn admit_namespace(
     let terminating = nsobj.pointer("/metadata/deletionTimestamp").is_some()
         || nsobj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
     if creating && terminating {
-        let mut e = ApiError::forbidden(
+        return Err(ApiError::forbidden(
             &res.group,
             &res.plural,
-            "",
+            name,
             &format!(
                 "unable to create new content in namespace {ns} because it is being terminated"
             ),
-        );
-        e.message = format!(
-            "{} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-            if res.group.is_empty() {
-                res.plural.clone()
-            } else {
-                format!("{}.{}", res.plural, res.group)
-            }
-        );
-        if let Some(d) = e.details.as_mut() {
-            d.name.clear();
-        }
-        return Err(e);
+        ));
     }
     Ok(())
 }
@@ -238,6 +288,7 @@ impl Rest {
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
         check_type_meta(res, &mut obj)?;
+        let field_warnings = check_unknown_fields(res, &mut obj, opts.field_validation)?;
         check_namespace(res, ns, &mut obj)?;
         let name = meta_str(&obj, "name").to_string();
         let generate = meta_str(&obj, "generateName").to_string();
@@ -264,15 +315,10 @@ impl Rest {
             &storage_res.plural,
             &mut obj,
         );
-        let mut warnings = Vec::new();
-        crate::fieldmanager::record_update(
-            None,
-            &mut obj,
-            &opts.field_manager,
-            "Update",
-            &res.api_version(),
-        );
-        admit_namespace(self, res, ns, true)?;
+        let mut warnings = field_warnings;
+        admit_namespace(self, res, ns, meta_str(&obj, "name"), true)?;
+        crate::admission::admit_create(self, &storage_res, &mut obj)?;
+        crate::fieldmanager::record_update(None, &mut obj, &opts.field_manager, res, "");
         let errors = validation::validate_create(
             &storage_res.group,
             &storage_res.version,
@@ -392,6 +438,8 @@ impl Rest {
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
         let storage_res = self.storage_info(res);
+        let mut obj = obj;
+        let warnings = check_unknown_fields(res, &mut obj, opts.field_validation)?;
         let obj = conversion::to_storage(obj, res);
         let mut new = strategy::merge_subresource(&storage_res, sub, current, obj)?;
         carry_update_system_fields(&storage_res, current, &mut new);
@@ -402,14 +450,8 @@ impl Rest {
             &storage_res.plural,
             &mut new,
         );
-        crate::fieldmanager::record_update(
-            Some(current),
-            &mut new,
-            &opts.field_manager,
-            "Update",
-            &res.api_version(),
-        );
-        admit_namespace(self, res, ns, false)?;
+        crate::fieldmanager::record_update(Some(current), &mut new, &opts.field_manager, res, sub);
+        admit_namespace(self, res, ns, name, false)?;
         let errors = validation::validate_update(
             &storage_res.group,
             &storage_res.version,
@@ -428,7 +470,7 @@ impl Rest {
             return Ok(Written {
                 object: conversion::to_version(&shown, res),
                 created: false,
-                warnings: vec![],
+                warnings: warnings.clone(),
             });
         }
         let k = key(res, ns, name);
@@ -446,7 +488,7 @@ impl Rest {
             return Ok(Written {
                 object: conversion::to_version(&gone, res),
                 created: false,
-                warnings: vec![],
+                warnings: warnings.clone(),
             });
         }
         let stored = self
@@ -457,7 +499,7 @@ impl Rest {
         Ok(Written {
             object: conversion::to_version(&stored, res),
             created: false,
-            warnings: vec![],
+            warnings: warnings.clone(),
         })
     }
 

@@ -121,11 +121,11 @@ fn needs_node_ports(svc: &Value) -> bool {
     )
 }
 
-fn ip_error(ip: &str, why: &str) -> ApiError {
+fn ip_error(name: &str, ip: &str, why: &str) -> ApiError {
     ApiError::invalid(
         "",
         "Service",
-        "",
+        name,
         &[FieldError::invalid(
             "spec.clusterIPs",
             json!([ip]),
@@ -195,6 +195,11 @@ impl Allocators {
         release: &mut Release,
         old: Option<&Value>,
     ) -> Result<(), ApiError> {
+        let name = svc
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let ty = svc
             .pointer("/spec/type")
             .and_then(Value::as_str)
@@ -222,11 +227,12 @@ impl Allocators {
                 want => {
                     let addr: Ipv4Addr = want
                         .parse()
-                        .map_err(|_| ip_error(want, "invalid IP address"))?;
+                        .map_err(|_| ip_error(&name, want, "invalid IP address"))?;
                     let mut pool = self.ips.lock().unwrap_or_else(|e| e.into_inner());
                     let v = u32::from(addr);
                     if !pool.contains(v) {
                         return Err(ip_error(
+                            &name,
                             want,
                             &format!(
                                 "the provided IP ({want}) is not in the valid range. The range of valid IPs is {}",
@@ -235,7 +241,7 @@ impl Allocators {
                         ));
                     }
                     if !pool.take(v) {
-                        return Err(ip_error(want, "provided IP is already allocated"));
+                        return Err(ip_error(&name, want, "provided IP is already allocated"));
                     }
                     release.ips.push(v);
                     want.to_string()
@@ -279,7 +285,7 @@ impl Allocators {
                             return Err(ApiError::invalid(
                                 "",
                                 "Service",
-                                "",
+                                &name,
                                 &[FieldError::invalid(
                                     format!("spec.ports[{i}].nodePort"),
                                     json!(w),

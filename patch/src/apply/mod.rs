@@ -19,10 +19,12 @@
 //! - the first apply to an object without `managedFields` hands every existing field to
 //!   an `Update` manager `before-first-apply`, so that apply conflicts with values set
 //!   before managed fields were tracked;
-//! - the `kubectl` manager's adoption of client-side-apply ownership is not modelled;
+//! - the `kubectl` manager takes over fields its last client-side apply set without a
+//!   conflict, as upstream does ([`last_applied`]);
 //! - at most [`MAX_UPDATE_MANAGERS`] `Update` entries are kept, the oldest merged into
 //!   `ancient-changes`.
 
+pub mod last_applied;
 pub mod managed;
 mod typed;
 mod walk;
@@ -392,7 +394,10 @@ pub fn apply_with(
         })
         .collect();
     if !force && !conflicts.is_empty() {
-        return Err(managed::conflict_error(&conflicts));
+        let paths: Vec<Vec<PathElement>> = conflicts.iter().map(|(_, p)| p.clone()).collect();
+        if !last_applied::conflicts_allowed(request.manager, &live_obj, pos, &paths) {
+            return Err(managed::conflict_error(&conflicts));
+        }
     }
     for m in &mut managers {
         m.set = m.set.difference(&changed).difference(&cmp.removed);
@@ -404,6 +409,7 @@ pub fn apply_with(
     };
     managers.push(Manager { time, ..me });
     managers.retain(|m| !m.set.is_empty());
+    last_applied::sync_annotation(request.manager, &mut new_obj, &applied_obj);
     managed::store(&mut new_obj, &managers);
     Ok(new_obj)
 }

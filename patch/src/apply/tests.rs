@@ -456,5 +456,54 @@ fn status_writes_record_the_subresource_and_reset_fields_are_not_owned() {
     cfg["status"] = json!({"replicas": 9});
     let out = apply(Some(&with_status), &cfg, "kubectl", false, DEPLOY, T2);
     let e = out.unwrap_err();
-    assert!(e.message.contains("\"kube-controller-manager\" with subresource \"status\" using apps/v1: .status.replicas"), "{}", e.message);
+    assert!(e.message.contains("conflicts with \"kube-controller-manager\" with subresource \"status\" using apps/v1:\n- .status.replicas"), "{}", e.message);
+}
+
+#[test]
+fn kubectl_takes_over_its_client_side_apply_fields() {
+    let config = deployment(json!([{"name": "a", "image": "a:1"}]));
+    let mut created = config.clone();
+    created["metadata"]["annotations"] =
+        json!({last_applied::LAST_APPLIED_ANNOTATION: serde_json::to_string(&config).unwrap()});
+    update_managed_fields(
+        None,
+        &mut created,
+        "kubectl-client-side-apply",
+        "apps/v1",
+        DEPLOY,
+        T1,
+    );
+    let mut cfg = config.clone();
+    cfg["spec"]["replicas"] = json!(3);
+    // Another manager name still conflicts.
+    assert_eq!(
+        apply(Some(&created), &cfg, "helm", false, DEPLOY, T2)
+            .unwrap_err()
+            .code,
+        409
+    );
+    let out = apply(Some(&created), &cfg, "kubectl", false, DEPLOY, T2).unwrap();
+    assert_eq!(out["spec"]["replicas"], 3);
+    let annotation = out["metadata"]["annotations"][last_applied::LAST_APPLIED_ANNOTATION]
+        .as_str()
+        .unwrap();
+    let last: Value = serde_json::from_str(annotation).unwrap();
+    assert_eq!(last["spec"]["replicas"], 3);
+    // A field changed since the client-side apply is a real conflict.
+    let mut drifted = created.clone();
+    drifted["spec"]["replicas"] = json!(7);
+    update_managed_fields(
+        Some(&created),
+        &mut drifted,
+        "kubectl-scale",
+        "apps/v1",
+        DEPLOY,
+        T2,
+    );
+    assert_eq!(
+        apply(Some(&drifted), &cfg, "kubectl", false, DEPLOY, T2)
+            .unwrap_err()
+            .code,
+        409
+    );
 }

@@ -82,7 +82,7 @@ pub fn validate_config_map(cm: &Value) -> Errs {
         .map(|(_, v)| decoded_len(v))
         .sum::<usize>();
     if total > MAX_SECRET_SIZE {
-        errs.push(FieldError::too_long("", MAX_SECRET_SIZE));
+        errs.push(FieldError::too_long("[]", MAX_SECRET_SIZE));
     }
     errs
 }
@@ -135,19 +135,16 @@ pub fn validate_secret(secret: &Value) -> Errs {
                 }
             }
         }
-        "kubernetes.io/basic-auth" => {
-            if !has_key("username") && !has_key("password") {
-                errs.push(required("username"));
-                errs.push(required("password"));
-            }
+        "kubernetes.io/basic-auth" if !has_key("username") && !has_key("password") => {
+            errs.push(required("username"));
+            errs.push(required("password"));
         }
-        "kubernetes.io/ssh-auth" => {
+        "kubernetes.io/ssh-auth"
             if data
                 .and_then(|d| d.get("ssh-privatekey"))
-                .is_none_or(|v| decoded_len(v) == 0)
-            {
-                errs.push(required("ssh-privatekey"));
-            }
+                .is_none_or(|v| decoded_len(v) == 0) =>
+        {
+            errs.push(required("ssh-privatekey"));
         }
         "kubernetes.io/tls" => {
             for k in ["tls.crt", "tls.key"] {
@@ -224,7 +221,7 @@ mod tests {
         let big = json!({"data": {"a": "x".repeat(MAX_SECRET_SIZE + 1)}});
         assert_eq!(
             msgs(&validate_config_map(&big)),
-            vec![": Too long: must have at most 1048576 bytes"]
+            vec!["[]: Too long: must have at most 1048576 bytes"]
         );
     }
 

@@ -2,17 +2,19 @@
 
 mod cluster;
 mod config;
+mod container;
 mod pod;
 mod pod_defaults;
 mod pod_update;
 mod service;
+mod storage;
 #[cfg(test)]
 mod tests;
 mod volumes;
 
-pub(crate) use cluster::default_pvc_spec;
 pub(crate) use pod::validate_pod_template;
 pub(crate) use pod_defaults::default_pod_template;
+pub(crate) use storage::default_pvc_spec;
 
 use crate::meta::Scope::{Cluster, Namespaced};
 use crate::util::Errs;
@@ -75,13 +77,13 @@ pub(crate) fn strategy(resource: &str) -> Option<Strategy> {
         },
         "serviceaccounts" => s(no_default, no_checks, no_update_checks),
         "persistentvolumeclaims" => s(
-            cluster::default_pvc,
+            storage::default_pvc,
             validate_pvc,
-            cluster::validate_pvc_update,
+            storage::validate_pvc_update,
         ),
         "persistentvolumes" => Strategy {
             scope: Cluster,
-            ..s(cluster::default_pv, cluster::validate_pv, no_update_checks)
+            ..s(storage::default_pv, storage::validate_pv, no_update_checks)
         },
         "resourcequotas" => s(
             no_default,
@@ -110,7 +112,7 @@ pub(crate) fn strategy(resource: &str) -> Option<Strategy> {
 }
 
 fn validate_pvc(pvc: &Value) -> Errs {
-    cluster::validate_pvc_spec(pvc.get("spec").unwrap_or(&Value::Null), "spec")
+    storage::validate_pvc_spec(pvc.get("spec").unwrap_or(&Value::Null), "spec")
 }
 
 fn default_podtemplate(pt: &mut Value) {

@@ -199,7 +199,7 @@ fn default_volume(v: &mut Value) {
     with_mut(
         v,
         "/ephemeral/volumeClaimTemplate/spec",
-        super::cluster::default_pvc_spec,
+        super::storage::default_pvc_spec,
     );
 }
 

@@ -35,26 +35,23 @@ pub fn default_service(svc: &mut Value) {
         return;
     };
     set_default_str(spec, "sessionAffinity", "None");
-    match get_str(spec, "sessionAffinity") {
-        Some("None") => {
-            if let Some(m) = spec.as_object_mut() {
-                m.remove("sessionAffinityConfig");
-            }
-        }
-        Some("ClientIP") => {
+    let affinity_config = match get_str(spec, "sessionAffinity") {
+        Some("None") => Some(Value::Null),
+        Some("ClientIP")
             if spec
                 .pointer("/sessionAffinityConfig/clientIP/timeoutSeconds")
-                .is_none_or(Value::is_null)
-            {
-                if let Some(m) = spec.as_object_mut() {
-                    m.insert(
-                        "sessionAffinityConfig".into(),
-                        json!({"clientIP": {"timeoutSeconds": 10800}}),
-                    );
-                }
-            }
+                .is_none_or(Value::is_null) =>
+        {
+            Some(json!({"clientIP": {"timeoutSeconds": 10800}}))
         }
-        _ => {}
+        _ => None,
+    };
+    if let (Some(config), Some(m)) = (affinity_config, spec.as_object_mut()) {
+        if config.is_null() {
+            m.remove("sessionAffinityConfig");
+        } else {
+            m.insert("sessionAffinityConfig".into(), config);
+        }
     }
     set_default_str(spec, "type", "ClusterIP");
     if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
@@ -66,10 +63,11 @@ pub fn default_service(svc: &mut Value) {
                 Some(Value::String(s)) => s.is_empty(),
                 _ => false,
             };
-            if target_unset && let Some(port) = p.get("port").cloned() {
-                if let Some(m) = p.as_object_mut() {
-                    m.insert("targetPort".into(), port);
-                }
+            if target_unset
+                && let Some(port) = p.get("port").cloned()
+                && let Some(m) = p.as_object_mut()
+            {
+                m.insert("targetPort".into(), port);
             }
         }
     }
@@ -88,10 +86,11 @@ pub fn default_service(svc: &mut Value) {
     }
     // The REST layer keeps clusterIP and clusterIPs in step.
     let cluster_ip = str_or_empty(spec, "clusterIP").to_string();
-    if !cluster_ip.is_empty() && arr(spec, "clusterIPs").is_empty() {
-        if let Some(m) = spec.as_object_mut() {
-            m.insert("clusterIPs".into(), json!([cluster_ip]));
-        }
+    if !cluster_ip.is_empty()
+        && arr(spec, "clusterIPs").is_empty()
+        && let Some(m) = spec.as_object_mut()
+    {
+        m.insert("clusterIPs".into(), json!([cluster_ip]));
     }
     let selectorless = obj(spec, "selector").is_none_or(|s| s.is_empty());
     if is_headless(spec) && selectorless {

@@ -12,6 +12,29 @@ use serde_json::{Value, json};
 /// Upstream's `fileModeErrorMsg`.
 const FILE_MODE_MSG: &str = "must be a number between 0 and 0777 (octal), both inclusive";
 
+/// Fields each volume source must set.
+const REQUIRED_FIELDS: &[(&str, &str)] = &[
+    ("hostPath", "path"),
+    ("secret", "secretName"),
+    ("configMap", "name"),
+    ("persistentVolumeClaim", "claimName"),
+    ("nfs", "server"),
+    ("nfs", "path"),
+    ("csi", "driver"),
+    ("image", "reference"),
+];
+
+const HOST_PATH_TYPES: &[&str] = &[
+    "",
+    "BlockDevice",
+    "CharDevice",
+    "Directory",
+    "DirectoryOrCreate",
+    "File",
+    "FileOrCreate",
+    "Socket",
+];
+
 /// Validates `volumes` and returns the errors plus the volume names seen.
 pub fn validate_volumes(volumes: &[Value], path: &str) -> (Errs, Vec<String>) {
     let mut errs = Errs::new();
@@ -51,56 +74,20 @@ fn validate_volume_source(vol: &Value, path: &str) -> Errs {
             continue;
         }
         let p = child(path, source);
+        for (src, field) in REQUIRED_FIELDS {
+            if src == source && str_or_empty(s, field).is_empty() {
+                errs.push(FieldError::required(child(&p, field), ""));
+            }
+        }
         match *source {
-            "hostPath" => {
-                if str_or_empty(s, "path").is_empty() {
-                    errs.push(FieldError::required(child(&p, "path"), ""));
-                }
-                errs.extend(crate::util::one_of(
-                    s,
-                    "type",
-                    &p,
-                    &[
-                        "",
-                        "BlockDevice",
-                        "CharDevice",
-                        "Directory",
-                        "DirectoryOrCreate",
-                        "File",
-                        "FileOrCreate",
-                        "Socket",
-                    ],
-                    false,
-                ));
-            }
-            "secret" => {
-                if str_or_empty(s, "secretName").is_empty() {
-                    errs.push(FieldError::required(child(&p, "secretName"), ""));
-                }
-                errs.extend(validate_projection(s, &p));
-            }
-            "configMap" => {
-                if str_or_empty(s, "name").is_empty() {
-                    errs.push(FieldError::required(child(&p, "name"), ""));
-                }
-                errs.extend(validate_projection(s, &p));
-            }
-            "persistentVolumeClaim" => {
-                if str_or_empty(s, "claimName").is_empty() {
-                    errs.push(FieldError::required(child(&p, "claimName"), ""));
-                }
-            }
+            "hostPath" => errs.extend(crate::util::one_of(s, "type", &p, HOST_PATH_TYPES, false)),
+            "secret" | "configMap" => errs.extend(validate_projection(s, &p)),
             "nfs" => {
-                for f in ["server", "path"] {
-                    if str_or_empty(s, f).is_empty() {
-                        errs.push(FieldError::required(child(&p, f), ""));
-                    }
-                }
-                if !str_or_empty(s, "path").is_empty() && !str_or_empty(s, "path").starts_with('/')
-                {
+                let nfs_path = str_or_empty(s, "path");
+                if !nfs_path.is_empty() && !nfs_path.starts_with('/') {
                     errs.push(FieldError::invalid(
                         child(&p, "path"),
-                        json!(str_or_empty(s, "path")),
+                        json!(nfs_path),
                         "must be an absolute path",
                     ));
                 }
@@ -114,16 +101,6 @@ fn validate_volume_source(vol: &Value, path: &str) -> Errs {
                         child(&p, "sizeLimit"),
                         "SizeLimit field must be a valid resource quantity",
                     ));
-                }
-            }
-            "csi" => {
-                if str_or_empty(s, "driver").is_empty() {
-                    errs.push(FieldError::required(child(&p, "driver"), ""));
-                }
-            }
-            "image" => {
-                if str_or_empty(s, "reference").is_empty() {
-                    errs.push(FieldError::required(child(&p, "reference"), ""));
                 }
             }
             _ => {}

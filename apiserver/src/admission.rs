@@ -1,0 +1,151 @@
+//! Built-in mutating admission that every upstream cluster runs on pod creation:
+//! ServiceAccount (the `default` account's name), Priority (`spec.priority` from the
+//! PriorityClass) and DefaultTolerationSeconds (tolerate not-ready/unreachable nodes for
+//! 300s). The service-account token volume and the validating plugins come with the
+//! security issue.
+
+use machinery::ApiError;
+use machinery::resource::ResourceInfo;
+use serde_json::{Value, json};
+
+use crate::rest::Rest;
+
+/// Priorities of the built-in system classes.
+const SYSTEM_CLASSES: &[(&str, i64)] = &[
+    ("system-node-critical", 2_000_001_000),
+    ("system-cluster-critical", 2_000_000_000),
+];
+
+const DEFAULT_TOLERATION_SECONDS: i64 = 300;
+
+/// Applies the mutating plugins to a new object.
+pub fn admit_create(rest: &Rest, res: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
+    if !(res.group.is_empty() && res.plural == "pods") {
+        return Ok(());
+    }
+    service_account(obj);
+    priority(rest, obj)?;
+    default_tolerations(obj);
+    Ok(())
+}
+
+fn service_account(pod: &mut Value) {
+    let name = pod
+        .pointer("/spec/serviceAccountName")
+        .or_else(|| pod.pointer("/spec/serviceAccount"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_string();
+    pod["spec"]["serviceAccountName"] = json!(name);
+    pod["spec"]["serviceAccount"] = json!(name);
+}
+
+fn priority(rest: &Rest, pod: &mut Value) -> Result<(), ApiError> {
+    let class = pod
+        .pointer("/spec/priorityClassName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let (value, policy) = if class.is_empty() {
+        // a globalDefault PriorityClass, if any, else 0
+        let default = rest
+            .registry
+            .get("scheduling.k8s.io", "v1", "priorityclasses")
+            .and_then(|pc| {
+                let (items, _) = rest.store.snapshot(&crate::rest::prefix(&pc, ""));
+                items
+                    .into_iter()
+                    .find(|c| c.get("globalDefault") == Some(&json!(true)))
+            });
+        match default {
+            Some(c) => {
+                pod["spec"]["priorityClassName"] =
+                    c.pointer("/metadata/name").cloned().unwrap_or(Value::Null);
+                (
+                    c.get("value").and_then(Value::as_i64).unwrap_or(0),
+                    c.get("preemptionPolicy").cloned(),
+                )
+            }
+            None => (0, None),
+        }
+    } else if let Some((_, v)) = SYSTEM_CLASSES.iter().find(|(n, _)| *n == class) {
+        (*v, None)
+    } else {
+        let found = rest
+            .registry
+            .get("scheduling.k8s.io", "v1", "priorityclasses")
+            .and_then(|pc| rest.get_stored(&pc, "", &class));
+        match found {
+            Some(c) => (
+                c.get("value").and_then(Value::as_i64).unwrap_or(0),
+                c.get("preemptionPolicy").cloned(),
+            ),
+            None => {
+                return Err(ApiError::forbidden(
+                    "",
+                    "pods",
+                    pod.pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                    &format!("no PriorityClass with name {class} was found"),
+                ));
+            }
+        }
+    };
+    pod["spec"]["priority"] = json!(value);
+    let policy = policy.unwrap_or_else(|| json!("PreemptLowerPriority"));
+    if pod.pointer("/spec/preemptionPolicy").is_none() {
+        pod["spec"]["preemptionPolicy"] = policy;
+    }
+    Ok(())
+}
+
+fn default_tolerations(pod: &mut Value) {
+    let mut tolerations: Vec<Value> = pod
+        .pointer("/spec/tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        let covered = tolerations.iter().any(|t| {
+            let effect = t.get("effect").and_then(Value::as_str).unwrap_or("");
+            let tkey = t.get("key").and_then(Value::as_str).unwrap_or("");
+            let exists_all = tkey.is_empty() && t.get("operator") == Some(&json!("Exists"));
+            (tkey == key || exists_all) && (effect.is_empty() || effect == "NoExecute")
+        });
+        if !covered {
+            tolerations.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": DEFAULT_TOLERATION_SECONDS}));
+        }
+    }
+    pod["spec"]["tolerations"] = json!(tolerations);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerations_are_added_once() {
+        let mut pod = json!({"spec": {"tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 10}]}});
+        default_tolerations(&mut pod);
+        let t = pod["spec"]["tolerations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0]["tolerationSeconds"], 10);
+        assert_eq!(t[1]["key"], "node.kubernetes.io/not-ready");
+    }
+
+    #[test]
+    fn service_account_defaults() {
+        let mut pod = json!({"spec": {}});
+        service_account(&mut pod);
+        assert_eq!(pod["spec"]["serviceAccountName"], "default");
+        assert_eq!(pod["spec"]["serviceAccount"], "default");
+    }
+}
