@@ -20,8 +20,15 @@ install_apt_packages() {
     return
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Packages such as etcd-server would start their service; hack/ scripts start what
+  # they need themselves, so ask invoke-rc.d not to (Docker-style policy-rc.d).
+  local policy=/usr/sbin/policy-rc.d made_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+  fi
   run apt-get update -qq
   run apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  ((made_policy == 0)) || rm -f "$policy"
 }
 
 # install_kubectl_layer MINOR KUBECTL_DEST [HELM_DEST]

@@ -125,7 +125,8 @@ print_rss() {
 check_knobs
 [[ ${SKIP_DEPS:-0} == 1 ]] || "$ROOT/hack/install-deps.sh"
 [[ ${SKIP_BUILD:-0} == 1 ]] || build
-pki::ensure "$PKI_DIR" "IP:$API_HOST,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+if [[ $API_HOST =~ ^[0-9.]+$ || $API_HOST == *:* ]]; then HOST_SAN="IP:$API_HOST"; else HOST_SAN="DNS:$API_HOST"; fi
+pki::ensure "$PKI_DIR" "$HOST_SAN,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 write_kubeconfig
 procs::stop_all
 start_apiserver

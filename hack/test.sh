@@ -42,12 +42,14 @@ summary() {
   fi
 }
 
-cluster_down() { "$ROOT/hack/local-down.sh" || true; }
+CLUSTER_STARTED=0
+cluster_down() { ((CLUSTER_STARTED == 0)) || "$ROOT/hack/local-down.sh" || true; }
 
 cluster_up() {
+  CLUSTER_STARTED=1
   cluster_down
   rm -rf "$LOCAL_DIR/data" "$LOCAL_DIR/logs"
-  SKIP_BUILD=1 SKIP_DEPS=1 "$ROOT/hack/local-up.sh"
+  SKIP_BUILD=1 SKIP_DEPS=1 "$ROOT/hack/local-up.sh" 9>&- # the cluster must not hold our lock
 }
 
 # conformance KUBECTL: the whole suite with one kubectl binary; failed test names are
@@ -69,6 +71,13 @@ conformance() {
   return "$rc"
 }
 
+# One run at a time per test cluster directory: another run would stop our cluster.
+mkdir -p "$(dirname "$LOCAL_DIR")"
+exec 9>"$LOCAL_DIR.lock"
+if ! flock -n 9; then
+  log "another hack/test.sh is using $LOCAL_DIR; waiting (or set TEST_LOCAL_DIR and TEST_SECURE_PORT)"
+  flock 9
+fi
 trap 'cluster_down; summary' EXIT
 
 [[ -x $KUBECTL_NEW && -x $KUBECTL_OLD ]] || run "$ROOT/hack/install-deps.sh"

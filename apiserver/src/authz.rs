@@ -23,12 +23,27 @@ fn is_discovery(info: &RequestInfo) -> bool {
             .any(|p| info.path == *p || info.path.starts_with(&format!("{p}/")))
 }
 
+/// Every authenticated user may ask who they are and what they may do (upstream's
+/// system:basic-user role).
+fn is_self_review(info: &RequestInfo) -> bool {
+    info.is_resource_request
+        && info.verb == "create"
+        && matches!(
+            (info.group.as_str(), info.resource.as_str()),
+            ("authentication.k8s.io", "selfsubjectreviews")
+                | (
+                    "authorization.k8s.io",
+                    "selfsubjectaccessreviews" | "selfsubjectrulesreviews"
+                )
+        )
+}
+
 /// Decides a request; the error is upstream's Forbidden wording.
 pub fn authorize(user: &User, info: &RequestInfo) -> Result<(), ApiError> {
     if user.in_group("system:masters") || is_public(&info.path) {
         return Ok(());
     }
-    if !user.is_anonymous() && is_discovery(info) {
+    if !user.is_anonymous() && (is_discovery(info) || is_self_review(info)) {
         return Ok(());
     }
     Err(forbidden(user, info))

@@ -322,7 +322,7 @@ mod tests {
         assert_eq!(e.code, 400);
         assert!(
             e.message
-                .starts_with("ConfigMap in version \"v1\" cannot be handled as a ConfigMap")
+                .starts_with("the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; json parse error: invalid character 'n'")
         );
         assert_eq!(body_type(Some("text/plain")).map_err(|e| e.code), Err(415));
     }

@@ -365,10 +365,6 @@ fn bootstrap_objects_exist() {
     );
     k(&["get", "priorityclasses", "system-cluster-critical", "system-node-critical", "-o", "name"])
         .ok_exactly("priorityclass.scheduling.k8s.io/system-cluster-critical\npriorityclass.scheduling.k8s.io/system-node-critical");
-    k(&["get", "clusterroles", "cluster-admin", "admin", "edit", "view", "-o", "name"]).ok_exactly(
-        "clusterrole.rbac.authorization.k8s.io/cluster-admin\nclusterrole.rbac.authorization.k8s.io/admin\n\
-         clusterrole.rbac.authorization.k8s.io/edit\nclusterrole.rbac.authorization.k8s.io/view",
-    );
     k(&["auth", "can-i", "create", "deployments", "--all-namespaces"]).ok_exactly("yes");
     let whoami = k(&[
         "auth",
@@ -377,4 +373,12 @@ fn bootstrap_objects_exist() {
         "jsonpath={.status.userInfo.username}",
     ]);
     whoami.ok_exactly("kubernetes-admin");
+}
+
+#[test]
+fn rbac_bootstrap_policy_exists() {
+    k(&["get", "clusterroles", "cluster-admin", "admin", "edit", "view", "-o", "name"]).ok_exactly(
+        "clusterrole.rbac.authorization.k8s.io/cluster-admin\nclusterrole.rbac.authorization.k8s.io/admin\n\
+         clusterrole.rbac.authorization.k8s.io/edit\nclusterrole.rbac.authorization.k8s.io/view",
+    );
 }

@@ -80,7 +80,6 @@ fn sample_pod() -> Value {
             "namespace": "default",
             "uid": "0b7a3c1e-0000-4000-8000-000000000001",
             "resourceVersion": "42",
-            "generation": 0,
             "creationTimestamp": "2024-01-02T03:04:05Z",
             "labels": {"app": "web", "tier": "frontend"},
             "annotations": {"a": ""},
@@ -141,7 +140,7 @@ fn pod_bytes_match_the_prost_structs() {
 
     let meta = pod.metadata.as_ref().unwrap();
     assert_eq!(meta.name.as_deref(), Some("web-0"));
-    assert_eq!(meta.generation, Some(0), "present zero is written");
+    assert_eq!(meta.generation, None, "absent stays absent");
     let created = meta.creation_timestamp.as_ref().unwrap();
     assert_eq!(
         (created.seconds, created.nanos),
@@ -400,7 +399,8 @@ fn watch_event_frames() {
 }
 
 /// A ConfigMap laid out as a Go client writes it: every non-pointer field present, even
-/// when empty, and the zero creationTimestamp as an empty message.
+/// when empty, and the zero creationTimestamp as an empty message. Zero non-pointer
+/// scalars (generation) are dropped as Go's omitempty would; a set pointer (immutable) stays.
 #[test]
 fn decodes_what_go_clients_send() {
     let mut meta = Vec::new();
@@ -429,7 +429,7 @@ fn decodes_what_go_clients_send() {
         protobuf::decode(&bytes).unwrap(),
         json!({
             "kind": "ConfigMap", "apiVersion": "v1",
-            "metadata": {"name": "settings", "namespace": "team-a", "generation": 0, "creationTimestamp": null, "labels": {"app": "demo"}},
+            "metadata": {"name": "settings", "namespace": "team-a", "creationTimestamp": null, "labels": {"app": "demo"}},
             "data": {"mode": "fast"},
             "immutable": false
         })

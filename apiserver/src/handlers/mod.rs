@@ -5,6 +5,7 @@
 mod discovery;
 mod health;
 mod resource;
+mod reviews;
 mod scale;
 mod watch;
 

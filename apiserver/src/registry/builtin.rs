@@ -245,6 +245,55 @@ fn defs() -> Vec<Def> {
         def("events.k8s.io", "v1", "Event", "events", Namespaced)
             .short(&["ev"])
             .stored_as("v1"),
+        // authentication.k8s.io and authorization.k8s.io: reviews, answered and never stored
+        def(
+            "authentication.k8s.io",
+            "v1",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+            Cluster,
+        )
+        .verbs(CREATE_ONLY),
+        def(
+            "authentication.k8s.io",
+            "v1",
+            "TokenReview",
+            "tokenreviews",
+            Cluster,
+        )
+        .verbs(CREATE_ONLY),
+        def(
+            "authorization.k8s.io",
+            "v1",
+            "LocalSubjectAccessReview",
+            "localsubjectaccessreviews",
+            Namespaced,
+        )
+        .verbs(CREATE_ONLY),
+        def(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            Cluster,
+        )
+        .verbs(CREATE_ONLY),
+        def(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+            Cluster,
+        )
+        .verbs(CREATE_ONLY),
+        def(
+            "authorization.k8s.io",
+            "v1",
+            "SubjectAccessReview",
+            "subjectaccessreviews",
+            Cluster,
+        )
+        .verbs(CREATE_ONLY),
         // autoscaling: v2 preferred, v1 converted.
         def(
             "autoscaling",
