@@ -84,6 +84,8 @@ trap 'cluster_down; summary' EXIT
 stage "build (cargo build --release --workspace --all-targets)" \
   cargo build --release --workspace --all-targets
 ((FAILED)) && exit 1
+stage "format (cargo fmt --check)" cargo fmt --all --check
+stage "lint (cargo clippy -D warnings)" cargo clippy --release --workspace --all-targets -- -D warnings
 stage "unit and integration tests" cargo test --release --no-fail-fast --workspace --exclude conformance
 stage "start test cluster on port $SECURE_PORT" cluster_up
 if [[ ${SUMMARY[-1]} == ok* ]]; then

@@ -89,11 +89,11 @@ pub fn forbidden(user: &User, info: &RequestInfo) -> ApiError {
             user.name, info.verb, info.group
         ),
     );
-    e.details = Some(machinery::status::Details {
+    e.details = Some(Box::new(machinery::status::Details {
         name: info.name.clone(),
         group: info.group.clone(),
         kind: info.resource.clone(),
         ..Default::default()
-    });
+    }));
     e
 }

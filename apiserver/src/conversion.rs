@@ -90,10 +90,10 @@ fn hpa_v2_to_v1(obj: &Value) -> Value {
     }
     if let Some(metrics) = obj.pointer("/spec/metrics").and_then(Value::as_array) {
         for m in metrics {
-            if m.pointer("/resource/name") == Some(&json!("cpu")) {
-                if let Some(u) = m.pointer("/resource/target/averageUtilization") {
-                    spec.insert("targetCPUUtilizationPercentage".into(), u.clone());
-                }
+            if m.pointer("/resource/name") == Some(&json!("cpu"))
+                && let Some(u) = m.pointer("/resource/target/averageUtilization")
+            {
+                spec.insert("targetCPUUtilizationPercentage".into(), u.clone());
             }
         }
     }
@@ -111,10 +111,10 @@ fn hpa_v2_to_v1(obj: &Value) -> Value {
         .and_then(Value::as_array)
     {
         for m in metrics {
-            if m.pointer("/resource/name") == Some(&json!("cpu")) {
-                if let Some(u) = m.pointer("/resource/current/averageUtilization") {
-                    status.insert("currentCPUUtilizationPercentage".into(), u.clone());
-                }
+            if m.pointer("/resource/name") == Some(&json!("cpu"))
+                && let Some(u) = m.pointer("/resource/current/averageUtilization")
+            {
+                status.insert("currentCPUUtilizationPercentage".into(), u.clone());
             }
         }
     }

@@ -19,11 +19,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn observe(&self, info: &RequestInfo, code: u16, elapsed: Duration) {
-        let verb = if info.is_resource_request {
-            info.verb.to_uppercase()
-        } else {
-            info.verb.to_uppercase()
-        };
+        let verb = info.verb.to_uppercase();
         let key = (
             verb,
             info.group.clone(),

@@ -120,9 +120,7 @@ pub fn negotiate(accept: Option<&str>, protobuf_ok: bool) -> Result<Accept, ApiE
         };
         return Ok(Accept { encoding, shape });
     }
-    Err(ApiError::not_acceptable(format!(
-        "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf"
-    )))
+    Err(ApiError::not_acceptable("only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf".to_string()))
 }
 
 /// The body encodings a request may use.

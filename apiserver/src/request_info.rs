@@ -76,13 +76,11 @@ pub fn parse(method: &Method, path: &str, watch_param: bool) -> RequestInfo {
         verb = "watch".into();
         parts = &parts[1..];
     }
-    if parts.first() == Some(&"namespaces") {
-        if parts.len() > 1 {
-            info.namespace = parts[1].to_string();
-            // /namespaces/{name} and /namespaces/{name}/status address the namespace itself
-            if parts.len() > 2 && !matches!(parts[2], "finalize" | "status") {
-                parts = &parts[2..];
-            }
+    if parts.first() == Some(&"namespaces") && parts.len() > 1 {
+        info.namespace = parts[1].to_string();
+        // /namespaces/{name} and /namespaces/{name}/status address the namespace itself
+        if parts.len() > 2 && !matches!(parts[2], "finalize" | "status") {
+            parts = &parts[2..];
         }
     }
     info.resource = parts.first().map(|s| s.to_string()).unwrap_or_default();

@@ -7,7 +7,7 @@
 //! anything the strategic-merge library reports without a typed error reaches the client
 //! as a bare 500 with the library's message and no reason.
 
-use machinery::status::{ApiError, Details};
+use machinery::status::ApiError;
 use serde_json::Value;
 
 /// The generic 422 upstream builds with `NewGenericServerResponse`: reason `Invalid`, a
@@ -18,7 +18,7 @@ pub fn unprocessable() -> ApiError {
         "Invalid",
         "the server rejected our request due to an error in our request",
     );
-    e.details = Some(Details::default());
+    e.details = Some(Box::default());
     e
 }
 

@@ -425,10 +425,11 @@ fn list(
     let mut meta = json!({"resourceVersion": result.rev.to_string()});
     if let Some(t) = token {
         meta["continue"] = json!(t);
-        if let Some(r) = result.remaining {
-            if opts.label_selector.is_empty() && opts.field_selector.is_empty() {
-                meta["remainingItemCount"] = json!(r);
-            }
+        if let Some(r) = result.remaining
+            && opts.label_selector.is_empty()
+            && opts.field_selector.is_empty()
+        {
+            meta["remainingItemCount"] = json!(r);
         }
     }
     let builtin = is_builtin_group(&res.group);

@@ -272,50 +272,51 @@ pub async fn evict(
         pod.pointer("/status/phase").and_then(Value::as_str),
         Some("Succeeded" | "Failed")
     );
-    if !terminal && pod.pointer("/metadata/deletionTimestamp").is_none() {
-        if let Some(pdbs) = rest.registry.get("policy", "v1", "poddisruptionbudgets") {
-            let (list, _) = rest.list(&pdbs, ns, &Default::default())?;
-            for pdb in list.items {
-                let Ok(sel) = Selector::from_label_selector(
-                    pdb.pointer("/spec/selector").unwrap_or(&json!({})),
-                ) else {
-                    continue;
-                };
-                if sel.is_empty() || !sel.matches_object(&pod) {
-                    continue;
-                }
-                let allowed = pdb
-                    .pointer("/status/disruptionsAllowed")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0);
-                if allowed < 1 {
-                    let pdb_name = pdb
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    let mut e = ApiError::new(
-                        429,
-                        "TooManyRequests",
-                        "Cannot evict pod as it would violate the pod's disruption budget.",
-                    );
-                    e.details = Some(machinery::status::Details {
-                        causes: vec![machinery::status::Cause {
-                            reason: "DisruptionBudget".into(),
-                            message: format!(
-                                "The disruption budget {pdb_name} needs {} healthy pods and has {} currently",
-                                pdb.pointer("/status/desiredHealthy")
-                                    .and_then(Value::as_i64)
-                                    .unwrap_or(0),
-                                pdb.pointer("/status/currentHealthy")
-                                    .and_then(Value::as_i64)
-                                    .unwrap_or(0)
-                            ),
-                            field: String::new(),
-                        }],
-                        ..Default::default()
-                    });
-                    return Err(e);
-                }
+    if !terminal
+        && pod.pointer("/metadata/deletionTimestamp").is_none()
+        && let Some(pdbs) = rest.registry.get("policy", "v1", "poddisruptionbudgets")
+    {
+        let (list, _) = rest.list(&pdbs, ns, &Default::default())?;
+        for pdb in list.items {
+            let Ok(sel) =
+                Selector::from_label_selector(pdb.pointer("/spec/selector").unwrap_or(&json!({})))
+            else {
+                continue;
+            };
+            if sel.is_empty() || !sel.matches_object(&pod) {
+                continue;
+            }
+            let allowed = pdb
+                .pointer("/status/disruptionsAllowed")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            if allowed < 1 {
+                let pdb_name = pdb
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let mut e = ApiError::new(
+                    429,
+                    "TooManyRequests",
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
+                );
+                e.details = Some(Box::new(machinery::status::Details {
+                    causes: vec![machinery::status::Cause {
+                        reason: "DisruptionBudget".into(),
+                        message: format!(
+                            "The disruption budget {pdb_name} needs {} healthy pods and has {} currently",
+                            pdb.pointer("/status/desiredHealthy")
+                                .and_then(Value::as_i64)
+                                .unwrap_or(0),
+                            pdb.pointer("/status/currentHealthy")
+                                .and_then(Value::as_i64)
+                                .unwrap_or(0)
+                        ),
+                        field: String::new(),
+                    }],
+                    ..Default::default()
+                }));
+                return Err(e);
             }
         }
     }

@@ -195,18 +195,17 @@ pub async fn serve(
                 continue;
             }
             let obj = crate::conversion::to_version(item, &res);
-            if let Some(f) = enc.frame("ADDED", &obj) {
-                if tx.send(Ok(f)).await.is_err() {
-                    return;
-                }
+            if let Some(f) = enc.frame("ADDED", &obj)
+                && tx.send(Ok(f)).await.is_err()
+            {
+                return;
             }
         }
-        if send_initial == Some(true) {
-            if let Some(f) = enc.bookmark(start, true) {
-                if tx.send(Ok(f)).await.is_err() {
-                    return;
-                }
-            }
+        if send_initial == Some(true)
+            && let Some(f) = enc.bookmark(start, true)
+            && tx.send(Ok(f)).await.is_err()
+        {
+            return;
         }
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last_rev = start;
@@ -216,9 +215,8 @@ pub async fn serve(
                 _ = tokio::time::sleep_until(deadline) => return,
                 _ = tx.closed() => return,
                 _ = bookmark_at, if allow_bookmarks => {
-                    if let Some(f) = enc.bookmark(last_rev, false) {
-                        if tx.send(Ok(f)).await.is_err() { return; }
-                    }
+                    if let Some(f) = enc.bookmark(last_rev, false)
+                        && tx.send(Ok(f)).await.is_err() { return; }
                 }
                 ev = watch.next() => {
                     let ev = match ev {
@@ -237,9 +235,8 @@ pub async fn serve(
                         (_, false, false) => continue,
                     };
                     let obj = crate::conversion::to_version(&ev.object, &res);
-                    if let Some(f) = enc.frame(ty, &obj) {
-                        if tx.send(Ok(f)).await.is_err() { return; }
-                    }
+                    if let Some(f) = enc.frame(ty, &obj)
+                        && tx.send(Ok(f)).await.is_err() { return; }
                 }
             }
         }

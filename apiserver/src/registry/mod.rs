@@ -73,7 +73,9 @@ impl Registry {
         }
     }
 
-    /// Removes every resource of `group` named `plural`, at all versions.
+    /// Removes every resource of `group` named `plural`, at all versions (what deleting a
+    /// CustomResourceDefinition will do).
+    #[cfg(test)]
     pub fn remove(&self, group: &str, plural: &str) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         inner
@@ -129,21 +131,6 @@ impl Registry {
         self.all()
             .into_iter()
             .filter(|r| r.group == group && r.version == version)
-            .collect()
-    }
-
-    /// The resource of `group` with this kind, at its preferred served version.
-    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<Arc<ResourceInfo>> {
-        self.all()
-            .into_iter()
-            .find(|r| r.group == group && r.version == version && r.kind == kind)
-    }
-
-    /// Every served version of the resource that shares storage with `info`.
-    pub fn versions_of(&self, info: &ResourceInfo) -> Vec<Arc<ResourceInfo>> {
-        self.all()
-            .into_iter()
-            .filter(|r| r.storage_resource == info.storage_resource && r.group == info.group)
             .collect()
     }
 }

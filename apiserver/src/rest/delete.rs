@@ -138,30 +138,30 @@ impl Rest {
                 .pointer("/metadata/uid")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            if let Some(want) = &opts.precondition_uid {
-                if want != uid {
-                    return Err(ApiError::conflict(
-                        &res.group,
-                        &res.plural,
-                        name,
-                        &format!(
-                            "Precondition failed: UID in precondition: {want}, UID in object meta: {uid}"
-                        ),
-                    ));
-                }
+            if let Some(want) = &opts.precondition_uid
+                && want != uid
+            {
+                return Err(ApiError::conflict(
+                    &res.group,
+                    &res.plural,
+                    name,
+                    &format!(
+                        "Precondition failed: UID in precondition: {want}, UID in object meta: {uid}"
+                    ),
+                ));
             }
             let rev = rv_of(&current);
-            if let Some(want) = &opts.precondition_resource_version {
-                if *want != rev.to_string() {
-                    return Err(ApiError::conflict(
-                        &res.group,
-                        &res.plural,
-                        name,
-                        &format!(
-                            "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rev}"
-                        ),
-                    ));
-                }
+            if let Some(want) = &opts.precondition_resource_version
+                && *want != rev.to_string()
+            {
+                return Err(ApiError::conflict(
+                    &res.group,
+                    &res.plural,
+                    name,
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rev}"
+                    ),
+                ));
             }
             let mut marked = (*current).clone();
             let mut pending = false;
@@ -281,10 +281,10 @@ fn add_finalizer(obj: &mut Value, f: &str) {
         None => return,
     };
     let list = meta.entry("finalizers").or_insert_with(|| json!([]));
-    if let Some(a) = list.as_array_mut() {
-        if !a.iter().any(|v| v == f) {
-            a.push(Value::String(f.to_string()));
-        }
+    if let Some(a) = list.as_array_mut()
+        && !a.iter().any(|v| v == f)
+    {
+        a.push(Value::String(f.to_string()));
     }
 }
 

@@ -74,11 +74,9 @@ pub fn storage_error(res: &ResourceInfo, name: &str, e: StorageError) -> ApiErro
 /// apiVersion/kind) — and what it does for custom resources.
 pub fn as_list_item(res: &ResourceInfo, obj: &Value, builtin: bool) -> Value {
     let mut o = crate::conversion::to_version(obj, res);
-    if builtin {
-        if let Some(m) = o.as_object_mut() {
-            m.remove("apiVersion");
-            m.remove("kind");
-        }
+    if builtin && let Some(m) = o.as_object_mut() {
+        m.remove("apiVersion");
+        m.remove("kind");
     }
     o
 }

@@ -505,6 +505,7 @@ impl Rest {
 
     /// Applies a patch (PATCH) to an object or subresource. Server-side apply creates the
     /// object when it does not exist.
+    #[allow(clippy::too_many_arguments)]
     pub async fn patch(
         &self,
         res: &ResourceInfo,
@@ -550,10 +551,10 @@ impl Rest {
                 .and_then(Value::as_str)
                 .map(str::to_string);
             let mut patched = patched;
-            if let Some(rv) = &pinned {
-                if rv.parse::<u64>().ok() != Some(expected) {
-                    return Err(ApiError::stale_update(&res.group, &res.plural, name));
-                }
+            if let Some(rv) = &pinned
+                && rv.parse::<u64>().ok() != Some(expected)
+            {
+                return Err(ApiError::stale_update(&res.group, &res.plural, name));
             }
             crate::storage::set_resource_version(&mut patched, expected);
             if meta_str(&patched, "name") != name {

@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use serde_json::Value;
 use tokio::sync::{Mutex, broadcast};
 
-pub use backend::{Backend, BackendError, Loaded, Record};
+pub use backend::{Backend, BackendError, Record};
 pub use sqlite::SqliteBackend;
 
 /// How many past events are kept in memory for watchers and consistent pagination.
@@ -29,16 +29,6 @@ pub enum EventType {
     Added,
     Modified,
     Deleted,
-}
-
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Added => "ADDED",
-            Self::Modified => "MODIFIED",
-            Self::Deleted => "DELETED",
-        }
-    }
 }
 
 /// One change. For deletes `object` is the last state, stamped with the deletion revision.
@@ -223,11 +213,6 @@ impl Store {
         self.read().rev
     }
 
-    /// The oldest revision a watch may start from.
-    pub fn oldest_revision(&self) -> u64 {
-        self.read().compacted
-    }
-
     pub fn get(&self, key: &str) -> Option<Arc<Value>> {
         self.read().objects.get(key).map(|e| e.value.clone())
     }
@@ -337,29 +322,6 @@ impl Store {
             .await
     }
 
-    /// Reads, transforms and writes `key`, retrying on concurrent changes (upstream's
-    /// GuaranteedUpdate). `f` gets the current object and returns the new one or an error.
-    pub async fn guaranteed_update<E>(
-        &self,
-        key: &str,
-        mut f: impl FnMut(Arc<Value>) -> Result<Value, E>,
-    ) -> Result<Result<Arc<Value>, E>, StorageError> {
-        let _w = self.inner.write.lock().await;
-        let prev = self
-            .get(key)
-            .ok_or_else(|| StorageError::NotFound(key.into()))?;
-        let new = match f(prev.clone()) {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
-        };
-        if *prev == obj_without_rv(&new, &prev) {
-            return Ok(Ok(prev));
-        }
-        self.commit(key, Some(new), EventType::Modified, Some(prev))
-            .await
-            .map(Ok)
-    }
-
     /// Deletes `key`, optionally only if its revision is `expected`.
     pub async fn delete(
         &self,
@@ -373,14 +335,14 @@ impl Store {
                 .objects
                 .get(key)
                 .ok_or_else(|| StorageError::NotFound(key.into()))?;
-            if let Some(exp) = expected {
-                if entry.rev != exp {
-                    return Err(StorageError::Conflict {
-                        key: key.into(),
-                        expected: exp,
-                        actual: entry.rev,
-                    });
-                }
+            if let Some(exp) = expected
+                && entry.rev != exp
+            {
+                return Err(StorageError::Conflict {
+                    key: key.into(),
+                    expected: exp,
+                    actual: entry.rev,
+                });
             }
             entry.value.clone()
         };
@@ -549,10 +511,10 @@ impl Store {
 /// `obj` with the stored object's resourceVersion, to compare for no-op writes.
 fn obj_without_rv(obj: &Value, stored: &Value) -> Value {
     let mut o = obj.clone();
-    if let Some(rv) = stored.pointer("/metadata/resourceVersion") {
-        if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.insert("resourceVersion".into(), rv.clone());
-        }
+    if let Some(rv) = stored.pointer("/metadata/resourceVersion")
+        && let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        m.insert("resourceVersion".into(), rv.clone());
     }
     o
 }

@@ -30,6 +30,7 @@ impl SqliteBackend {
     }
 
     /// An in-memory database, for tests.
+    #[cfg(test)]
     pub fn in_memory() -> Result<Self, BackendError> {
         Self::init(Connection::open_in_memory().map_err(db_err)?)
     }

@@ -11,7 +11,7 @@ use machinery::ApiError;
 use machinery::resource::ResourceInfo;
 use serde_json::{Value, json};
 
-pub use services::{Allocators, Release};
+pub use services::Allocators;
 
 fn is(res: &ResourceInfo, group: &str, plural: &str) -> bool {
     res.group == group && res.plural == plural
@@ -86,10 +86,9 @@ pub fn prepare_for_create(res: &ResourceInfo, obj: &mut Value) {
         && !is(res, "", "namespaces")
         && !is(res, "", "nodes")
         && !is(res, "certificates.k8s.io", "certificatesigningrequests")
+        && let Some(m) = obj.as_object_mut()
     {
-        if let Some(m) = obj.as_object_mut() {
-            m.remove("status");
-        }
+        m.remove("status");
     }
     match (res.group.as_str(), res.plural.as_str()) {
         ("", "pods") => pods::prepare_for_create(obj),

@@ -317,10 +317,8 @@ impl Allocators {
             let empty = new
                 .pointer(&format!("/spec/{f}"))
                 .is_none_or(|v| v.is_null() || v == "" || v == &json!([]));
-            if empty {
-                if let Some(v) = old.pointer(&format!("/spec/{f}")) {
-                    new["spec"][f] = v.clone();
-                }
+            if empty && let Some(v) = old.pointer(&format!("/spec/{f}")) {
+                new["spec"][f] = v.clone();
             }
         }
         let mut release = Release::default();

@@ -201,9 +201,9 @@ pub fn conflict_error(conflicts: &[(&Manager, Path)]) -> ApiError {
         }
     };
     let mut e = ApiError::new(409, "Conflict", message);
-    e.details = Some(Details {
+    e.details = Some(Box::new(Details {
         causes,
         ..Details::default()
-    });
+    }));
     e
 }
