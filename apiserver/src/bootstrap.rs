@@ -59,7 +59,11 @@ pub fn restore_allocations(rest: &Rest) {
 }
 
 /// Creates what is missing; existing objects are left as they are.
-pub async fn ensure(rest: &Rest) -> Result<(), ApiError> {
+pub async fn ensure(
+    rest: &Rest,
+    advertise_address: &str,
+    secure_port: u16,
+) -> Result<(), ApiError> {
     for ns in NAMESPACES {
         create_if_missing(
             rest,
@@ -89,9 +93,36 @@ pub async fn ensure(rest: &Rest) -> Result<(), ApiError> {
         json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-            "spec": {"clusterIP": ip, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}], "sessionAffinity": "None", "type": "ClusterIP"},
+            "spec": {"clusterIP": ip, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": secure_port}], "sessionAffinity": "None", "type": "ClusterIP"},
         }),
     )
     .await?;
-    Ok(())
+    ensure_kubernetes_endpoints(rest, advertise_address, secure_port).await
+}
+
+/// The `kubernetes` Service's Endpoints and EndpointSlice name this server, as upstream's
+/// endpoint reconciler keeps them.
+async fn ensure_kubernetes_endpoints(rest: &Rest, ip: &str, port: u16) -> Result<(), ApiError> {
+    let labels = json!({"endpointslice.kubernetes.io/skip-mirror": "true"});
+    create_if_missing(
+        rest,
+        "",
+        "endpoints",
+        "default",
+        json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
+            "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]}),
+    )
+    .await?;
+    create_if_missing(
+        rest,
+        "discovery.k8s.io",
+        "endpointslices",
+        "default",
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}),
+    )
+    .await
 }

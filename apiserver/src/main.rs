@@ -161,7 +161,7 @@ async fn main() -> Result<()> {
     bootstrap::restore_allocations(&rest);
     let listener = server::listen(&config).await?;
     let state = Arc::new(server::AppState::new(rest.clone(), config));
-    bootstrap::ensure(&rest)
+    bootstrap::ensure(&rest, &flags.advertise_address, flags.secure_port)
         .await
         .context("creating the bootstrap objects")?;
     state.bootstrapped.store(true, Ordering::Release);

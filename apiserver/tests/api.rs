@@ -331,3 +331,68 @@ async fn errors_are_statuses() {
         404
     );
 }
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9() {
+    let mut server = common::TestServer::start();
+    let client = server.client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut last_rv = 0u64;
+    for round in 0..3 {
+        for i in 0..20 {
+            let c = cms
+                .create(
+                    &PostParams::default(),
+                    &cm(
+                        &format!("r{round}-{i}"),
+                        json!({"round": round.to_string()}),
+                    ),
+                )
+                .await
+                .expect("create");
+            last_rv = c
+                .metadata
+                .resource_version
+                .and_then(|r| r.parse().ok())
+                .expect("rv");
+        }
+        server.restart();
+        let client = server.client().await;
+        let cms_after: Api<ConfigMap> = Api::namespaced(client, "default");
+        let list = cms_after
+            .list(&ListParams::default())
+            .await
+            .expect("list after restart");
+        assert_eq!(
+            list.items.len(),
+            20 * (round + 1),
+            "every acknowledged create is still there"
+        );
+        let rv: u64 = list
+            .metadata
+            .resource_version
+            .and_then(|r| r.parse().ok())
+            .expect("list rv");
+        assert!(
+            rv >= last_rv,
+            "resourceVersion went back from {last_rv} to {rv}"
+        );
+    }
+    let client = server.client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    // a watch resumed from before the restarts replays what happened since
+    let mut stream = cms
+        .watch(
+            &WatchParams::default().timeout(5),
+            &last_rv.saturating_sub(5).to_string(),
+        )
+        .await
+        .expect("watch")
+        .boxed();
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+        .await
+        .expect("in time")
+        .expect("ok")
+        .expect("event");
+    assert!(matches!(first, WatchEvent::Added(_)), "{first:?}");
+}
