@@ -148,7 +148,7 @@ async fn dispatch(
         return error_response(&e, Accept::JSON);
     }
     if info.is_resource_request {
-        return resource::handle(state, &user, info, query, req).await;
+        return resource::handle(state, &user, info, query, accept_header.as_deref(), req).await;
     }
     let path = info.path.trim_end_matches('/');
     let accept = accept_header.as_deref();

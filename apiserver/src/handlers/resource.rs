@@ -21,7 +21,7 @@ use crate::negotiation::{self, Accept, BodyType, MAX_BODY, Shape};
 use crate::request_info::RequestInfo;
 use crate::rest::{
     DeleteOptions, DeleteOutcome, FieldValidation, ListOptions, ResourceVersionMatch, WriteOptions,
-    as_list_item,
+    Written, as_list_item,
 };
 use crate::server::AppState;
 
@@ -42,13 +42,9 @@ pub async fn handle(
     user: &User,
     info: RequestInfo,
     query: Query,
+    accept_header: Option<&str>,
     req: Request,
 ) -> Response {
-    let accept_header = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
     let Some(res) = state
         .rest
         .registry
@@ -57,7 +53,7 @@ pub async fn handle(
         return error_response(&not_found_resource(), Accept::JSON);
     };
     let builtin = is_builtin_group(&res.group);
-    let accept = match negotiation::negotiate(accept_header.as_deref(), builtin) {
+    let accept = match negotiation::negotiate(accept_header, builtin) {
         Ok(a) => a,
         Err(e) => return error_response(&e, Accept::JSON),
     };
@@ -118,37 +114,17 @@ async fn serve(
             let _ = ty;
             let opts = write_options(query, user, &body.2)?;
             let written = rest.create(res, ns, obj, &opts).await?;
-            let mut resp = respond(
-                StatusCode::CREATED,
-                &shape_one(res, &written.object, accept, query, 0),
-                accept,
-            );
-            add_warnings(&mut resp, &written.warnings);
-            Ok(resp)
+            Ok(written_response(res, &written, accept, query))
         }
         ("update", "" | "status" | "finalize") => {
             let body = read_body(req).await?;
             let (_, obj) = decode(&body.1, body.0, res)?;
             let opts = write_options(query, user, &body.2)?;
             let written = rest.update(res, ns, name, sub, obj, &opts).await?;
-            let code = if written.created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            let mut resp = respond(
-                code,
-                &shape_one(res, &written.object, accept, query, 0),
-                accept,
-            );
-            add_warnings(&mut resp, &written.warnings);
-            Ok(resp)
+            Ok(written_response(res, &written, accept, query))
         }
         ("patch", "" | "status") => {
             let (ty, bytes, agent) = read_body(req).await?;
-            if bytes.len() > MAX_BODY {
-                return Err(ApiError::too_large());
-            }
             let ty = ty?;
             if matches!(ty, BodyType::Json | BodyType::Yaml | BodyType::Protobuf) {
                 return Err(ApiError::unsupported_media_type("application/json"));
@@ -167,18 +143,7 @@ async fn serve(
                 ));
             }
             let written = rest.patch(res, ns, name, sub, ty, &bytes, &opts).await?;
-            let code = if written.created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            let mut resp = respond(
-                code,
-                &shape_one(res, &written.object, accept, query, 0),
-                accept,
-            );
-            add_warnings(&mut resp, &written.warnings);
-            Ok(resp)
+            Ok(written_response(res, &written, accept, query))
         }
         ("delete", "") => {
             let (_, body, _) = read_body(req).await?;
@@ -237,6 +202,27 @@ async fn serve(
             "the server does not allow this method on the requested resource",
         )),
     }
+}
+
+/// The answer to a create, update or patch: 201 when it created the object.
+fn written_response(
+    res: &ResourceInfo,
+    written: &Written,
+    accept: Accept,
+    query: &Query,
+) -> Response {
+    let code = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = respond(
+        code,
+        &shape_one(res, &written.object, accept, query, 0),
+        accept,
+    );
+    add_warnings(&mut resp, &written.warnings);
+    resp
 }
 
 /// Upstream returns the deleted object (not a Status) for these resources.

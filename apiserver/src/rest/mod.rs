@@ -18,7 +18,7 @@ use crate::strategy::Allocators;
 
 pub use delete::{DeleteOptions, DeleteOutcome};
 pub use list::{ListOptions, ResourceVersionMatch, matches as matches_list, selectable};
-pub use write::{FieldValidation, WriteOptions, now_rfc3339 as now};
+pub use write::{FieldValidation, WriteOptions, Written, now_rfc3339 as now};
 
 /// The REST layer over one store and registry.
 #[derive(Clone)]

@@ -74,6 +74,26 @@ fn pki() -> Pki {
     }
 }
 
+/// Starts kube-apiserver over the certificates and data in `dir`.
+fn spawn(dir: &std::path::Path, port: u16, extra: &[&str], log: std::fs::File) -> Child {
+    let path = |n: &str| -> PathBuf { dir.join(n) };
+    Command::new(env!("CARGO_BIN_EXE_kube-apiserver"))
+        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--secure-port={port}"))
+        .arg(format!("--tls-cert-file={}", path("server.crt").display()))
+        .arg(format!(
+            "--tls-private-key-file={}",
+            path("server.key").display()
+        ))
+        .arg(format!("--client-ca-file={}", path("ca.crt").display()))
+        .arg(format!("--data-dir={}", path("data").display()))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start kube-apiserver")
+}
+
 impl TestServer {
     pub fn start() -> Self {
         Self::start_with(&[])
@@ -87,21 +107,8 @@ impl TestServer {
         std::fs::write(path("server.crt"), &p.server_cert).expect("write");
         std::fs::write(path("server.key"), &p.server_key).expect("write");
         let port = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kube-apiserver"))
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--secure-port={port}"))
-            .arg(format!("--tls-cert-file={}", path("server.crt").display()))
-            .arg(format!(
-                "--tls-private-key-file={}",
-                path("server.key").display()
-            ))
-            .arg(format!("--client-ca-file={}", path("ca.crt").display()))
-            .arg(format!("--data-dir={}", path("data").display()))
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(path("apiserver.log")).expect("log"))
-            .spawn()
-            .expect("start kube-apiserver");
+        let log = std::fs::File::create(path("apiserver.log")).expect("log");
+        let mut child = spawn(dir.path(), port, extra, log);
         let kubeconfig = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority-data: {}\nusers:\n- name: admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: admin\ncurrent-context: t\n",
             B64.encode(&p.ca_pem),
@@ -162,26 +169,11 @@ impl TestServer {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let path = |n: &str| -> PathBuf { self.dir.path().join(n) };
-        self.child = Command::new(env!("CARGO_BIN_EXE_kube-apiserver"))
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--secure-port={}", self.port))
-            .arg(format!("--tls-cert-file={}", path("server.crt").display()))
-            .arg(format!(
-                "--tls-private-key-file={}",
-                path("server.key").display()
-            ))
-            .arg(format!("--client-ca-file={}", path("ca.crt").display()))
-            .arg(format!("--data-dir={}", path("data").display()))
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::options()
-                    .append(true)
-                    .open(path("apiserver.log"))
-                    .expect("log"),
-            )
-            .spawn()
-            .expect("restart kube-apiserver");
+        let log = std::fs::File::options()
+            .append(true)
+            .open(self.dir.path().join("apiserver.log"))
+            .expect("log");
+        self.child = spawn(self.dir.path(), self.port, &[], log);
     }
 }
 
