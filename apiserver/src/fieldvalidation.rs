@@ -96,6 +96,87 @@ pub fn drop_fields(obj: &mut Value, paths: &[String]) {
     }
 }
 
+/// Dotted paths of keys that appear twice in one JSON object of `body`, in document order
+/// (`spec.paused`). Bodies that are not JSON objects have none.
+pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    struct Walk<'a> {
+        path: String,
+        out: &'a mut Vec<String>,
+    }
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let child = if self.path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{}.{key}", self.path)
+                };
+                if !seen.insert(key) {
+                    self.out.push(child.clone());
+                }
+                map.next_value_seed(Walk {
+                    path: child,
+                    out: &mut *self.out,
+                })?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            while seq
+                .next_element_seed(Walk {
+                    path: format!("{}[{i}]", self.path),
+                    out: &mut *self.out,
+                })?
+                .is_some()
+            {
+                i += 1;
+            }
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    let _ = IgnoredAny;
+    let mut out = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let walked = Walk {
+        path: String::new(),
+        out: &mut out,
+    }
+    .deserialize(&mut de);
+    if walked.is_err() { Vec::new() } else { out }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +199,11 @@ mod tests {
         );
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "labels": {"any": "thing"}}, "data": {"k": "v"}});
         assert!(unknown_fields("io.k8s.api.core.v1.ConfigMap", &cm).is_empty());
+        let dups = duplicate_fields(
+            br#"{"spec": {"paused": true, "paused": false, "c": [{"a": 1, "a": 2}]}}"#,
+        );
+        assert_eq!(dups, vec!["spec.paused", "spec.c[0].a"]);
+        assert!(duplicate_fields(b"not json").is_empty());
         let mut d2 = d.clone();
         drop_fields(&mut d2, &found);
         assert!(unknown_fields("io.k8s.api.apps.v1.Deployment", &d2).is_empty());

@@ -112,14 +112,14 @@ async fn serve(
             let body = read_body(req).await?;
             let (ty, obj) = decode(&body.1, body.0, res)?;
             let _ = ty;
-            let opts = write_options(query, user, &body.2)?;
+            let opts = write_options(query, user, &body.2, &body.1)?;
             let written = rest.create(res, ns, obj, &opts).await?;
             Ok(written_response(res, &written, accept, query))
         }
         ("update", "" | "status" | "finalize") => {
             let body = read_body(req).await?;
             let (_, obj) = decode(&body.1, body.0, res)?;
-            let opts = write_options(query, user, &body.2)?;
+            let opts = write_options(query, user, &body.2, &body.1)?;
             let written = rest.update(res, ns, name, sub, obj, &opts).await?;
             Ok(written_response(res, &written, accept, query))
         }
@@ -129,7 +129,7 @@ async fn serve(
             if matches!(ty, BodyType::Json | BodyType::Yaml | BodyType::Protobuf) {
                 return Err(ApiError::unsupported_media_type("application/json"));
             }
-            let mut opts = write_options(query, user, &agent)?;
+            let mut opts = write_options(query, user, &agent, &bytes)?;
             if ty == BodyType::ApplyYaml {
                 if query.get("fieldManager").is_none_or(str::is_empty) {
                     return Err(ApiError::bad_request(
@@ -296,7 +296,12 @@ pub(super) fn decode(
     Ok((ty, obj))
 }
 
-fn write_options(query: &Query, _user: &User, agent: &str) -> Result<WriteOptions, ApiError> {
+fn write_options(
+    query: &Query,
+    _user: &User,
+    agent: &str,
+    body: &[u8],
+) -> Result<WriteOptions, ApiError> {
     let field_validation = match query.get("fieldValidation") {
         None | Some("") | Some("Warn") => FieldValidation::Warn,
         Some("Ignore") => FieldValidation::Ignore,
@@ -324,13 +329,21 @@ fn write_options(query: &Query, _user: &User, agent: &str) -> Result<WriteOption
             m.to_string()
         }
         // upstream derives the manager from the user agent's program name
-        _ => agent.split('/').next().unwrap_or("").to_string(),
+        _ => patch::apply::manager_name(None, agent),
+    };
+    // only JSON object bodies can repeat a key the parser would silently collapse
+    let is_json_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let duplicate_fields = if is_json_object {
+        crate::fieldvalidation::duplicate_fields(body)
+    } else {
+        Vec::new()
     };
     Ok(WriteOptions {
         dry_run: query.dry_run_all,
         field_manager,
         field_validation,
         force: false,
+        duplicate_fields,
     })
 }
 

@@ -30,6 +30,8 @@ pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// `force` of server-side apply.
     pub force: bool,
+    /// Keys the request body repeated in one object (see `fieldvalidation::duplicate_fields`).
+    pub duplicate_fields: Vec<String>,
 }
 
 /// The result of a write: the object as stored (or as it would be, for dry runs).
@@ -137,33 +139,39 @@ fn generate_name(base: &str) -> String {
 fn check_unknown_fields(
     res: &ResourceInfo,
     obj: &mut Value,
-    mode: FieldValidation,
+    opts: &WriteOptions,
 ) -> Result<Vec<String>, ApiError> {
-    if !crate::conversion::is_builtin_group(&res.group) {
-        return Ok(Vec::new());
-    }
-    let unknown = crate::fieldvalidation::unknown_fields(&res.definition, obj);
-    if unknown.is_empty() {
-        return Ok(Vec::new());
-    }
+    let unknown = if crate::conversion::is_builtin_group(&res.group) {
+        crate::fieldvalidation::unknown_fields(&res.definition, obj)
+    } else {
+        Vec::new()
+    };
     let texts: Vec<String> = unknown
         .iter()
         .map(|f| format!("unknown field {f:?}"))
+        .chain(
+            opts.duplicate_fields
+                .iter()
+                .map(|f| format!("duplicate field {f:?}")),
+        )
         .collect();
-    match mode {
+    if texts.is_empty() {
+        return Ok(texts);
+    }
+    match opts.field_validation {
         FieldValidation::Strict => Err(ApiError::bad_request(format!(
             "{kind} in version {v:?} cannot be handled as a {kind}: strict decoding error: {}",
             texts.join(", "),
             kind = res.kind,
             v = res.version,
         ))),
-        FieldValidation::Warn | FieldValidation::Ignore => {
+        FieldValidation::Warn => {
             crate::fieldvalidation::drop_fields(obj, &unknown);
-            Ok(if mode == FieldValidation::Warn {
-                texts
-            } else {
-                Vec::new()
-            })
+            Ok(texts)
+        }
+        FieldValidation::Ignore => {
+            crate::fieldvalidation::drop_fields(obj, &unknown);
+            Ok(Vec::new())
         }
     }
 }
@@ -288,7 +296,7 @@ impl Rest {
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
         check_type_meta(res, &mut obj)?;
-        let field_warnings = check_unknown_fields(res, &mut obj, opts.field_validation)?;
+        let field_warnings = check_unknown_fields(res, &mut obj, opts)?;
         check_namespace(res, ns, &mut obj)?;
         let name = meta_str(&obj, "name").to_string();
         let generate = meta_str(&obj, "generateName").to_string();
@@ -439,7 +447,7 @@ impl Rest {
     ) -> Result<Written, ApiError> {
         let storage_res = self.storage_info(res);
         let mut obj = obj;
-        let warnings = check_unknown_fields(res, &mut obj, opts.field_validation)?;
+        let warnings = check_unknown_fields(res, &mut obj, opts)?;
         let obj = conversion::to_storage(obj, res);
         let mut new = strategy::merge_subresource(&storage_res, sub, current, obj)?;
         carry_update_system_fields(&storage_res, current, &mut new);
