@@ -39,8 +39,9 @@ pub enum BackendError {
 /// async runtime.
 pub trait Backend: Send + Sync + 'static {
     fn load(&self, history_limit: usize) -> Result<Loaded, BackendError>;
-    /// Durably appends one revision (its `rev` is exactly the previous one plus one).
-    fn append(&self, record: Record) -> Result<(), BackendError>;
+    /// Durably appends consecutive revisions, all or nothing (each `rev` is exactly the
+    /// previous one plus one).
+    fn append(&self, records: Vec<Record>) -> Result<(), BackendError>;
     /// Forgets superseded revisions at or below `rev`.
     fn compact(&self, rev: u64) -> Result<(), BackendError>;
 }

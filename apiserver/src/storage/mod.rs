@@ -10,12 +10,13 @@
 
 mod backend;
 mod sqlite;
+mod writer;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::{broadcast, mpsc};
 
 pub use backend::{Backend, BackendError, Record};
 pub use sqlite::SqliteBackend;
@@ -67,13 +68,13 @@ pub enum StorageError {
 }
 
 #[derive(Debug, Clone)]
-struct Entry {
+pub(super) struct Entry {
     rev: u64,
     value: Arc<Value>,
 }
 
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     rev: u64,
     objects: BTreeMap<String, Entry>,
     history: VecDeque<Arc<Event>>,
@@ -87,9 +88,9 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    /// Serializes writers so revisions are assigned and persisted in order.
-    write: Mutex<()>,
+pub(super) struct Inner {
+    /// Writes go through one committer task, which batches them (group commit).
+    writes: mpsc::Sender<writer::WriteReq>,
     state: RwLock<State>,
     backend: Arc<dyn Backend>,
     events: broadcast::Sender<Arc<Event>>,
@@ -193,15 +194,16 @@ impl Store {
             }));
         }
         let (events, _) = broadcast::channel(16_384);
-        Ok(Store {
-            inner: Arc::new(Inner {
-                write: Mutex::new(()),
-                state: RwLock::new(state),
-                backend,
-                events,
-                history_limit,
-            }),
-        })
+        let (writes, queue) = mpsc::channel(writer::MAX_BATCH * 4);
+        let inner = Arc::new(Inner {
+            writes,
+            state: RwLock::new(state),
+            backend,
+            events,
+            history_limit,
+        });
+        tokio::spawn(writer::run(inner.clone(), queue));
+        Ok(Store { inner })
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -217,109 +219,34 @@ impl Store {
         self.read().objects.get(key).map(|e| e.value.clone())
     }
 
-    /// Durably records a change and publishes it. Called with the write lock held.
-    async fn commit(
-        &self,
-        key: &str,
-        value: Option<Value>,
-        kind: EventType,
-        prev: Option<Arc<Value>>,
-    ) -> Result<Arc<Value>, StorageError> {
-        let rev = self.read().rev + 1;
-        let mut value = value;
-        if let Some(v) = value.as_mut() {
-            set_resource_version(v, rev);
-        }
-        let record = Record {
+    /// Hands a write to the committer and waits for its outcome.
+    async fn write(&self, key: &str, op: writer::Op) -> Result<Arc<Value>, StorageError> {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let req = writer::WriteReq {
             key: key.to_string(),
-            rev,
-            value: value.clone(),
+            op,
+            reply,
         };
-        let backend = self.inner.backend.clone();
-        tokio::task::spawn_blocking(move || backend.append(record))
-            .await
-            .map_err(|e| BackendError::Other(e.to_string()))??;
-        let object = match value {
-            Some(v) => Arc::new(v),
-            None => {
-                let mut gone = prev.as_deref().cloned().unwrap_or(Value::Null);
-                set_resource_version(&mut gone, rev);
-                Arc::new(gone)
-            }
-        };
-        let event = Arc::new(Event {
-            kind,
-            key: key.to_string(),
-            rev,
-            object: object.clone(),
-            prev,
-        });
-        let mut st = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
-        st.rev = rev;
-        match kind {
-            EventType::Deleted => {
-                st.objects.remove(key);
-            }
-            _ => {
-                st.objects.insert(
-                    key.to_string(),
-                    Entry {
-                        rev,
-                        value: object.clone(),
-                    },
-                );
-            }
-        }
-        st.history.push_back(event.clone());
-        while st.history.len() > self.inner.history_limit {
-            if let Some(old) = st.history.pop_front() {
-                st.compacted = old.rev;
-            }
-        }
-        // published under the state lock so a watcher that snapshots history and then
-        // subscribes can never miss or double-see an event
-        let _ = self.inner.events.send(event);
-        Ok(object)
+        let stopped =
+            || StorageError::Backend(BackendError::Other("the storage committer stopped".into()));
+        self.inner.writes.send(req).await.map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
     }
 
     /// Creates `key`; fails if it exists.
     pub async fn create(&self, key: &str, obj: Value) -> Result<Arc<Value>, StorageError> {
-        let _w = self.inner.write.lock().await;
-        if self.read().objects.contains_key(key) {
-            return Err(StorageError::AlreadyExists(key.into()));
-        }
-        self.commit(key, Some(obj), EventType::Added, None).await
+        self.write(key, writer::Op::Create(obj)).await
     }
 
-    /// Replaces `key` if its revision is still `expected` (compare and swap).
+    /// Replaces `key` if its revision is still `expected` (compare and swap). A write that
+    /// changes nothing returns the stored object without a new revision, as upstream does.
     pub async fn update(
         &self,
         key: &str,
         expected: u64,
         obj: Value,
     ) -> Result<Arc<Value>, StorageError> {
-        let _w = self.inner.write.lock().await;
-        let prev = {
-            let st = self.read();
-            let entry = st
-                .objects
-                .get(key)
-                .ok_or_else(|| StorageError::NotFound(key.into()))?;
-            if entry.rev != expected {
-                return Err(StorageError::Conflict {
-                    key: key.into(),
-                    expected,
-                    actual: entry.rev,
-                });
-            }
-            entry.value.clone()
-        };
-        if *prev == obj_without_rv(&obj, &prev) {
-            // upstream skips no-op writes: same object, same resourceVersion
-            return Ok(prev);
-        }
-        self.commit(key, Some(obj), EventType::Modified, Some(prev))
-            .await
+        self.write(key, writer::Op::Update { expected, obj }).await
     }
 
     /// Deletes `key`, optionally only if its revision is `expected`.
@@ -328,25 +255,7 @@ impl Store {
         key: &str,
         expected: Option<u64>,
     ) -> Result<Arc<Value>, StorageError> {
-        let _w = self.inner.write.lock().await;
-        let prev = {
-            let st = self.read();
-            let entry = st
-                .objects
-                .get(key)
-                .ok_or_else(|| StorageError::NotFound(key.into()))?;
-            if let Some(exp) = expected
-                && entry.rev != exp
-            {
-                return Err(StorageError::Conflict {
-                    key: key.into(),
-                    expected: exp,
-                    actual: entry.rev,
-                });
-            }
-            entry.value.clone()
-        };
-        self.commit(key, None, EventType::Deleted, Some(prev)).await
+        self.write(key, writer::Op::Delete { expected }).await
     }
 
     /// Lists keys under `prefix` (after `start_after`, if given) at `at`, keeping those
@@ -509,7 +418,7 @@ impl Store {
 }
 
 /// `obj` with the stored object's resourceVersion, to compare for no-op writes.
-fn obj_without_rv(obj: &Value, stored: &Value) -> Value {
+pub(super) fn obj_without_rv(obj: &Value, stored: &Value) -> Value {
     let mut o = obj.clone();
     if let Some(rv) = stored.pointer("/metadata/resourceVersion")
         && let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut)

@@ -138,23 +138,32 @@ impl Backend for SqliteBackend {
         })
     }
 
-    fn append(&self, record: Record) -> Result<(), BackendError> {
-        let bytes = match &record.value {
-            Some(v) => Some(serde_json::to_vec(v).map_err(|e| BackendError::Other(e.to_string()))?),
-            None => None,
-        };
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO kv (rev, key, value, deleted) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                record.rev as i64,
-                record.key,
-                bytes,
-                record.value.is_none() as i64
-            ],
-        )
-        .map_err(db_err)?;
-        Ok(())
+    fn append(&self, records: Vec<Record>) -> Result<(), BackendError> {
+        let rows: Vec<(i64, String, Option<Vec<u8>>)> = records
+            .into_iter()
+            .map(|r| {
+                let bytes = match &r.value {
+                    Some(v) => Some(
+                        serde_json::to_vec(v).map_err(|e| BackendError::Other(e.to_string()))?,
+                    ),
+                    None => None,
+                };
+                Ok((r.rev as i64, r.key, bytes))
+            })
+            .collect::<Result<_, BackendError>>()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(db_err)?;
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO kv (rev, key, value, deleted) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(db_err)?;
+            for (rev, key, bytes) in &rows {
+                insert
+                    .execute(params![rev, key, bytes, bytes.is_none() as i64])
+                    .map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)
     }
 
     fn compact(&self, rev: u64) -> Result<(), BackendError> {

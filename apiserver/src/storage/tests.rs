@@ -155,3 +155,44 @@ async fn survives_reopen() {
         .expect("create");
     assert_eq!(c["metadata"]["resourceVersion"], "4");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_are_batched_in_order() {
+    let s = store().await;
+    let mut w = s.watch("/registry/", 0).expect("watch");
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.create(&format!("/registry/cm/ns/c{i}"), obj("c", i))
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task").expect("create");
+    }
+    // compare-and-swap: of many writers racing from the same revision, exactly one wins
+    let mut racers = Vec::new();
+    for i in 0..16 {
+        let s = s.clone();
+        racers.push(tokio::spawn(async move {
+            s.update("/registry/cm/ns/c0", 1, obj("c", 100 + i)).await
+        }));
+    }
+    let mut wins = 0;
+    for r in racers {
+        match r.await.expect("task") {
+            Ok(_) => wins += 1,
+            Err(StorageError::Conflict { .. }) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    let mut last = 0;
+    for _ in 0..65 {
+        let ev = w.next().await.expect("event");
+        assert_eq!(ev.rev, last + 1, "revisions are consecutive and in order");
+        last = ev.rev;
+    }
+    assert_eq!(s.current_revision(), 65);
+}
