@@ -103,16 +103,19 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn init_logging(v: u8) {
+    // as upstream: -v=2 is the usual production level; every request is logged from -v=3
     let level = match v {
-        0 | 1 => "info",
-        2..=4 => "debug",
+        0..=2 => "info",
+        3 | 4 => "debug",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("kube_apiserver={level},warn"))
     });
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
