@@ -2,6 +2,7 @@
 //! health, version, metrics, discovery, OpenAPI, or a resource verb. Handlers decode,
 //! call the REST layer, and encode; they hold no resource rules of their own.
 
+mod connect;
 mod discovery;
 mod health;
 mod resource;

@@ -14,7 +14,7 @@ use machinery::labels::Selector;
 use machinery::resource::ResourceInfo;
 use serde_json::{Value, json};
 
-use super::{Query, add_warnings, error_response, respond, reviews, scale, watch};
+use super::{Query, add_warnings, connect, error_response, respond, reviews, scale, watch};
 use crate::authn::User;
 use crate::conversion::is_builtin_group;
 use crate::negotiation::{self, Accept, BodyType, MAX_BODY, Shape};
@@ -92,6 +92,7 @@ async fn serve(
     let name = info.name.as_str();
     match (info.verb.as_str(), sub) {
         (_, "scale") => scale::handle(state, res, info, query, accept, req).await,
+        (_, sub) if connect::is_connect(sub) => Err(connect::handle(state, res, info, query)),
         ("create", "") if reviews::is_review(res) => reviews::create(res, info, user, req).await,
         ("create", "binding") => scale::bind(state, res, info, query, req).await,
         ("create", "") if res.group.is_empty() && res.plural == "bindings" => {

@@ -22,7 +22,7 @@ pub use backend::{Backend, BackendError, Record};
 pub use sqlite::SqliteBackend;
 
 /// How many past events are kept in memory for watchers and consistent pagination.
-pub const DEFAULT_HISTORY: usize = 100_000;
+pub const DEFAULT_HISTORY: usize = 10_000;
 
 /// What happened to a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -196,3 +196,29 @@ async fn concurrent_writers_are_batched_in_order() {
     }
     assert_eq!(s.current_revision(), 65);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_write_does_not_wedge_the_store() {
+    let s = store().await;
+    // writers whose callers go away mid-commit (a client hanging up)
+    for i in 0..32 {
+        let s2 = s.clone();
+        let h = tokio::spawn(async move {
+            s2.create(&format!("/registry/cm/ns/x{i}"), obj("x", i))
+                .await
+        });
+        if i % 2 == 0 {
+            h.abort();
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let after = s
+        .create("/registry/cm/ns/after", obj("after", 1))
+        .await
+        .expect("the store still takes writes");
+    let rev: u64 = after["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .expect("rv");
+    assert_eq!(rev, s.current_revision());
+}
