@@ -92,6 +92,9 @@ if [[ ${SUMMARY[-1]} == ok* ]]; then
   for k in "$KUBECTL_OLD" "$KUBECTL_NEW"; do
     stage "conformance with kubectl 1.$(kubectl_minor "$k") ($k)" conformance "$k"
   done
+  # a smoke run: the benchmark still works end to end (its figures are not judged here)
+  stage "bench-apiserver --quick" env SKIP_BUILD=1 KUBECONFIG="$LOCAL_DIR/admin.kubeconfig" \
+    "$ROOT/hack/bench-apiserver" --quick
 else
   SUMMARY+=("FAILED  conformance (no cluster)")
 fi
