@@ -71,6 +71,16 @@ impl Encoder {
         }
     }
 
+    /// Whether this watcher's frame for `ev` is the shared one: plain JSON objects of the
+    /// stored version, with the event's own type.
+    fn shares_stored_form(&self, ev: &crate::storage::Event, ty: &str) -> bool {
+        self.accept.shape == Shape::Object
+            && self.accept.encoding == Encoding::Json
+            && ty == ev.kind.as_str()
+            && ev.object.get("apiVersion").and_then(Value::as_str)
+                == Some(self.res.api_version().as_str())
+    }
+
     fn bookmark(&mut self, rev: u64, initial_end: bool) -> Option<Bytes> {
         let mut meta = json!({"resourceVersion": rev.to_string()});
         if initial_end {
@@ -234,8 +244,12 @@ pub async fn serve(
                         (_, true, false) => "DELETED",
                         (_, false, false) => continue,
                     };
-                    let obj = crate::conversion::to_version(&ev.object, &res);
-                    if let Some(f) = enc.frame(ty, &obj)
+                    let frame = if enc.shares_stored_form(&ev, ty) {
+                        Some(ev.json_line.get_or_init(|| enc.frame(ty, &ev.object).unwrap_or_default()).clone())
+                    } else {
+                        enc.frame(ty, &crate::conversion::to_version(&ev.object, &res))
+                    };
+                    if let Some(f) = frame
                         && tx.send(Ok(f)).await.is_err() { return; }
                 }
             }

@@ -32,6 +32,17 @@ pub enum EventType {
     Deleted,
 }
 
+impl EventType {
+    /// The watch event type upstream writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
 /// One change. For deletes `object` is the last state, stamped with the deletion revision.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -41,6 +52,10 @@ pub struct Event {
     pub object: Arc<Value>,
     /// The state before this change (absent for creations).
     pub prev: Option<Arc<Value>>,
+    /// The event's JSON watch line as stored (`{"type":..,"object":..}\n`), encoded once
+    /// by the first watcher that can use it and shared by the rest (upstream's caching
+    /// object): with many watchers, encoding dominates otherwise.
+    pub json_line: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// Errors with storage meaning; the REST layer turns them into `metav1.Status`.
@@ -80,6 +95,14 @@ pub(super) struct State {
     history: VecDeque<Arc<Event>>,
     /// Revisions at or below this one are no longer in `history`.
     compacted: u64,
+    /// The last revision that changed each resource (`/registry/<resource>/...`), so
+    /// derived caches (the RBAC authorizer's) know cheaply when to rebuild.
+    last_change: std::collections::HashMap<String, u64>,
+}
+
+/// The resource segment of a storage key: `/registry/roles/ns/x` -> `roles`.
+fn resource_of(key: &str) -> &str {
+    key.trim_start_matches('/').split('/').nth(1).unwrap_or("")
 }
 
 /// The store: the in-memory state (the watch cache) in front of a durable backend.
@@ -191,6 +214,7 @@ impl Store {
                 rev: rec.rev,
                 object,
                 prev,
+                json_line: Default::default(),
             }));
         }
         let (events, _) = broadcast::channel(16_384);
@@ -208,6 +232,12 @@ impl Store {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.inner.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The last revision that changed any object of `resource` (its storage segment,
+    /// e.g. `clusterroles`); 0 if none changed since start.
+    pub fn last_change(&self, resource: &str) -> u64 {
+        self.read().last_change.get(resource).copied().unwrap_or(0)
     }
 
     /// The latest revision.

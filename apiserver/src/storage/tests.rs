@@ -44,6 +44,8 @@ async fn create_update_delete_with_cas() {
         .expect("delete");
     assert_eq!(gone["metadata"]["resourceVersion"], "3");
     assert!(s.get("/registry/cm/ns/a").is_none());
+    assert_eq!(s.last_change("cm"), 3);
+    assert_eq!(s.last_change("roles"), 0);
 }
 
 #[tokio::test]

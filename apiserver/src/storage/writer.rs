@@ -71,6 +71,7 @@ fn plan(key: &str, op: Op, current: Option<&Entry>, rev: u64) -> Plan {
             rev,
             object: Arc::new(object),
             prev,
+            json_line: Default::default(),
         }))
     };
     match (op, current) {
@@ -166,6 +167,8 @@ async fn commit(inner: &Arc<Inner>, batch: Vec<WriteReq>) {
         let mut st = inner.state.write().unwrap_or_else(|e| e.into_inner());
         for (_, ev) in &changes {
             st.rev = ev.rev;
+            let resource = super::resource_of(&ev.key).to_string();
+            st.last_change.insert(resource, ev.rev);
             match ev.kind {
                 EventType::Deleted => {
                     st.objects.remove(&ev.key);
