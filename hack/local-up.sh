@@ -92,6 +92,7 @@ start_apiserver() {
     --data-dir="$LOCAL_DIR/data" \
     --service-cluster-ip-range="$SERVICE_CLUSTER_IP_RANGE" \
     --service-node-port-range=30000-32767 \
+    --authorization-mode=RBAC \
     -v=2
 }
 

@@ -19,10 +19,6 @@ impl User {
         }
     }
 
-    pub fn is_anonymous(&self) -> bool {
-        self.name == "system:anonymous"
-    }
-
     pub fn in_group(&self, g: &str) -> bool {
         self.groups.iter().any(|x| x == g)
     }

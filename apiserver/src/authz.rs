@@ -1,52 +1,198 @@
-//! Authorization: may this user do this? Until RBAC lands, `system:masters` may do
-//! anything, other authenticated users may read discovery and health, and anonymous users
-//! only the public health and version endpoints (upstream's system:public-info-viewer).
+//! Authorization: may this user do this? `--authorization-mode` chains AlwaysAllow,
+//! AlwaysDeny and RBAC; the first decision wins, and `system:masters` may always do
+//! anything (upstream's privileged group). RBAC decisions come from the `rbac` crate over
+//! a snapshot of the stored Roles and bindings, rebuilt when one of them changes.
+
+use std::sync::{Arc, RwLock};
 
 use machinery::ApiError;
+use serde_json::Value;
 
 use crate::authn::User;
 use crate::request_info::RequestInfo;
+use crate::storage::Store;
 
-const PUBLIC: &[&str] = &["/healthz", "/livez", "/readyz", "/version"];
-const DISCOVERY: &[&str] = &["/api", "/apis", "/openapi"];
-
-fn is_public(path: &str) -> bool {
-    PUBLIC
-        .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+/// One authorizer of the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    AlwaysAllow,
+    AlwaysDeny,
+    Rbac,
 }
 
-fn is_discovery(info: &RequestInfo) -> bool {
-    !info.is_resource_request
-        && DISCOVERY
+/// The RBAC objects' storage segments, whose changes invalidate the snapshot.
+const RBAC_RESOURCES: &[&str] = &[
+    "roles",
+    "clusterroles",
+    "rolebindings",
+    "clusterrolebindings",
+];
+
+/// The authorizer chain.
+pub struct Authorizer {
+    modes: Vec<Mode>,
+    store: Store,
+    /// The snapshot and the revision of the last RBAC change it reflects.
+    rbac: RwLock<Option<(u64, Arc<rbac::Snapshot>)>>,
+}
+
+/// Parses `--authorization-mode` (comma-separated, upstream names).
+pub fn parse_modes(flag: &str) -> Result<Vec<Mode>, String> {
+    let mut modes = Vec::new();
+    for m in flag.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        let mode = match m {
+            "AlwaysAllow" => Mode::AlwaysAllow,
+            "AlwaysDeny" => Mode::AlwaysDeny,
+            "RBAC" => Mode::Rbac,
+            "Node" | "Webhook" | "ABAC" => {
+                return Err(format!(
+                    "authorization mode {m:?} is not supported yet (supported: AlwaysAllow, AlwaysDeny, RBAC)"
+                ));
+            }
+            other => return Err(format!("authorization mode {other:?} is not a valid mode")),
+        };
+        if modes.contains(&mode) {
+            return Err(format!(
+                "authorization mode {m:?} has been specified more than once"
+            ));
+        }
+        modes.push(mode);
+    }
+    if modes.is_empty() {
+        return Err("at least one authorization-mode must be passed".into());
+    }
+    Ok(modes)
+}
+
+fn rbac_user(user: &User) -> rbac::UserInfo {
+    rbac::UserInfo {
+        name: user.name.clone(),
+        groups: user.groups.clone(),
+    }
+}
+
+fn attributes(info: &RequestInfo) -> rbac::Attributes {
+    rbac::Attributes {
+        verb: info.verb.clone(),
+        namespace: info.namespace.clone(),
+        api_group: info.group.clone(),
+        resource: info.resource.clone(),
+        subresource: info.subresource.clone(),
+        name: info.name.clone(),
+        is_resource_request: info.is_resource_request,
+        path: info.path.clone(),
+    }
+}
+
+impl Authorizer {
+    pub fn new(modes: Vec<Mode>, store: Store) -> Self {
+        Authorizer {
+            modes,
+            store,
+            rbac: RwLock::new(None),
+        }
+    }
+
+    pub fn rbac_enabled(&self) -> bool {
+        self.modes.contains(&Mode::Rbac)
+    }
+
+    /// The current RBAC snapshot, rebuilt if a Role or binding changed since.
+    pub fn snapshot(&self) -> Arc<rbac::Snapshot> {
+        let stamp = RBAC_RESOURCES
             .iter()
-            .any(|p| info.path == *p || info.path.starts_with(&format!("{p}/")))
-}
-
-/// Every authenticated user may ask who they are and what they may do (upstream's
-/// system:basic-user role).
-fn is_self_review(info: &RequestInfo) -> bool {
-    info.is_resource_request
-        && info.verb == "create"
-        && matches!(
-            (info.group.as_str(), info.resource.as_str()),
-            ("authentication.k8s.io", "selfsubjectreviews")
-                | (
-                    "authorization.k8s.io",
-                    "selfsubjectaccessreviews" | "selfsubjectrulesreviews"
-                )
-        )
-}
-
-/// Decides a request; the error is upstream's Forbidden wording.
-pub fn authorize(user: &User, info: &RequestInfo) -> Result<(), ApiError> {
-    if user.in_group("system:masters") || is_public(&info.path) {
-        return Ok(());
+            .map(|r| self.store.last_change(r))
+            .max()
+            .unwrap_or(0);
+        if let Some((s, snap)) = self.rbac.read().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && *s == stamp
+        {
+            return snap.clone();
+        }
+        let load = |r: &str| -> Vec<Value> {
+            self.store
+                .snapshot(&format!("/registry/{r}/"))
+                .0
+                .iter()
+                .map(|o| (**o).clone())
+                .collect()
+        };
+        let snap = Arc::new(rbac::Snapshot::new(
+            load("roles"),
+            load("clusterroles"),
+            load("rolebindings"),
+            load("clusterrolebindings"),
+        ));
+        *self.rbac.write().unwrap_or_else(|e| e.into_inner()) = Some((stamp, snap.clone()));
+        snap
     }
-    if !user.is_anonymous() && (is_discovery(info) || is_self_review(info)) {
-        return Ok(());
+
+    /// Decides a request; the error is upstream's Forbidden wording.
+    pub fn authorize(&self, user: &User, info: &RequestInfo) -> Result<(), ApiError> {
+        if user.in_group("system:masters") {
+            return Ok(());
+        }
+        for mode in &self.modes {
+            match mode {
+                Mode::AlwaysAllow => return Ok(()),
+                Mode::AlwaysDeny => return Err(forbidden(user, info)),
+                Mode::Rbac => {
+                    if rbac::authorize(&self.snapshot(), &rbac_user(user), &attributes(info))
+                        .is_allowed()
+                    {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Err(forbidden(user, info))
     }
-    Err(forbidden(user, info))
+
+    /// The rules that apply to `user` in `namespace` (SelfSubjectRulesReview).
+    pub fn rules_for(&self, user: &User, namespace: &str) -> (Vec<Value>, Vec<Value>, bool) {
+        let all = || {
+            (
+                vec![serde_json::json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})],
+                vec![serde_json::json!({"verbs": ["*"], "nonResourceURLs": ["*"]})],
+                false,
+            )
+        };
+        if user.in_group("system:masters") || self.modes.first() == Some(&Mode::AlwaysAllow) {
+            return all();
+        }
+        if self.rbac_enabled() {
+            let (r, n) = rbac::rules_for(&self.snapshot(), &rbac_user(user), namespace);
+            return (r, n, false);
+        }
+        (Vec::new(), Vec::new(), true)
+    }
+
+    /// RBAC's escalation check on a write of a Role, ClusterRole or binding (`old` is the
+    /// stored object on update). Writes made by the server itself carry no user.
+    pub fn check_rbac_write(
+        &self,
+        user: Option<&User>,
+        resource: &str,
+        namespace: &str,
+        new: &Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        let Some(user) = user else { return Ok(()) };
+        if !self.rbac_enabled() {
+            return Ok(());
+        }
+        let snap = self.snapshot();
+        let u = rbac_user(user);
+        match resource {
+            "roles" | "clusterroles" => {
+                rbac::check_role_write(&snap, &u, resource, namespace, new, old)
+            }
+            "rolebindings" | "clusterrolebindings" => {
+                rbac::check_binding_write(&snap, &u, resource, namespace, new, old)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `User "x" cannot list resource "pods" in API group "" in the namespace "y"`.
@@ -96,4 +242,21 @@ pub fn forbidden(user: &User, info: &RequestInfo) -> ApiError {
         ..Default::default()
     }));
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse_as_upstream() {
+        assert_eq!(parse_modes("RBAC"), Ok(vec![Mode::Rbac]));
+        assert_eq!(
+            parse_modes("AlwaysAllow,RBAC"),
+            Ok(vec![Mode::AlwaysAllow, Mode::Rbac])
+        );
+        assert!(parse_modes("RBAC,RBAC").is_err());
+        assert!(parse_modes("Bogus").is_err());
+        assert!(parse_modes("").is_err());
+    }
 }

@@ -97,7 +97,89 @@ pub async fn ensure(
         }),
     )
     .await?;
-    ensure_kubernetes_endpoints(rest, advertise_address, secure_port).await
+    ensure_kubernetes_endpoints(rest, advertise_address, secure_port).await?;
+    if rest.authorizer.rbac_enabled() {
+        ensure_rbac_policy(rest).await?;
+    }
+    Ok(())
+}
+
+/// Creates the upstream bootstrap RBAC policy and reconciles what exists (roles gain
+/// missing rules, bindings missing subjects), unless an object opted out with
+/// `rbac.authorization.kubernetes.io/autoupdate: "false"`.
+async fn ensure_rbac_policy(rest: &Rest) -> Result<(), ApiError> {
+    let policy = rbac::bootstrap_policy();
+    let cluster = |objs: Vec<Value>, plural: &'static str| {
+        objs.into_iter().map(move |o| (String::new(), plural, o))
+    };
+    let namespaced = |objs: Vec<(String, Value)>, plural: &'static str| {
+        objs.into_iter().map(move |(ns, o)| (ns, plural, o))
+    };
+    let all = cluster(policy.cluster_roles, "clusterroles")
+        .chain(cluster(policy.cluster_role_bindings, "clusterrolebindings"))
+        .chain(namespaced(policy.roles, "roles"))
+        .chain(namespaced(policy.role_bindings, "rolebindings"));
+    let mut written = 0;
+    for (ns, plural, wanted) in all {
+        let res = rest
+            .registry
+            .get("rbac.authorization.k8s.io", "v1", plural)
+            .ok_or_else(|| ApiError::internal(format!("{plural} not served")))?;
+        let name = wanted
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let existing = rest.get_stored(&res, &ns, &name);
+        let Some(updated) = rbac::reconcile(existing.as_deref(), &wanted) else {
+            continue;
+        };
+        written += 1;
+        match existing {
+            None => {
+                rest.create(&res, &ns, updated, &opts()).await?;
+            }
+            Some(old) if rbac::needs_recreate(&old, &updated) => {
+                rest.delete(&res, &ns, &name, &Default::default()).await?;
+                rest.create(&res, &ns, updated, &opts()).await?;
+            }
+            Some(_) => {
+                rest.update(&res, &ns, &name, "", updated, &opts()).await?;
+            }
+        }
+    }
+    written += fill_aggregated_roles(rest).await?;
+    tracing::info!(written, "bootstrap RBAC policy reconciled");
+    Ok(())
+}
+
+/// Writes the aggregated rules of ClusterRoles with an `aggregationRule` (admin, edit,
+/// view, ...) once at start, so they read as upstream's do. Keeping them current as roles
+/// change is the clusterrole-aggregation controller's job (kube-controller-manager).
+async fn fill_aggregated_roles(rest: &Rest) -> Result<usize, ApiError> {
+    let res = rest
+        .registry
+        .get("rbac.authorization.k8s.io", "v1", "clusterroles")
+        .ok_or_else(|| ApiError::internal("clusterroles not served"))?;
+    let (stored, _) = rest.store.snapshot(&crate::rest::prefix(&res, ""));
+    let all: Vec<Value> = stored.iter().map(|o| (**o).clone()).collect();
+    let mut written = 0;
+    for (name, rules) in rbac::aggregate(&all) {
+        let Some(current) = all
+            .iter()
+            .find(|r| r.pointer("/metadata/name").and_then(Value::as_str) == Some(name.as_str()))
+        else {
+            continue;
+        };
+        if current.get("rules").and_then(Value::as_array) == Some(&rules) {
+            continue;
+        }
+        let mut updated = current.clone();
+        updated["rules"] = Value::Array(rules);
+        rest.update(&res, "", &name, "", updated, &opts()).await?;
+        written += 1;
+    }
+    Ok(written)
 }
 
 /// The `kubernetes` Service's Endpoints and EndpointSlice name this server, as upstream's

@@ -62,6 +62,10 @@ struct Flags {
     /// The interval of compaction requests. 0 disables compaction.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     etcd_compaction_interval: Duration,
+    /// Ordered list of plug-ins to do authorization on the secure port: AlwaysAllow,
+    /// AlwaysDeny, RBAC.
+    #[arg(long, default_value = "AlwaysAllow")]
+    authorization_mode: String,
     /// Number for the log level verbosity.
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     verbosity: u8,
@@ -156,10 +160,15 @@ async fn main() -> Result<()> {
         objects = store.count("/registry/"),
         "store loaded"
     );
+    let modes = authz::parse_modes(&flags.authorization_mode)
+        .map_err(anyhow::Error::msg)
+        .context("invalid --authorization-mode")?;
+    let authorizer = Arc::new(authz::Authorizer::new(modes, store.clone()));
     let rest = rest::Rest {
         store,
         registry: registry::Registry::with_builtins(),
         allocators: Arc::new(allocators),
+        authorizer,
     };
     bootstrap::restore_allocations(&rest);
     let listener = server::listen(&config).await?;

@@ -145,7 +145,7 @@ async fn dispatch(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if let Err(e) = crate::authz::authorize(&user, &info) {
+    if let Err(e) = state.rest.authorizer.authorize(&user, &info) {
         return error_response(&e, Accept::JSON);
     }
     if info.is_resource_request {

@@ -93,7 +93,9 @@ async fn serve(
     match (info.verb.as_str(), sub) {
         (_, "scale") => scale::handle(state, res, info, query, accept, req).await,
         (_, sub) if connect::is_connect(sub) => Err(connect::handle(state, res, info, query)),
-        ("create", "") if reviews::is_review(res) => reviews::create(res, info, user, req).await,
+        ("create", "") if reviews::is_review(res) => {
+            reviews::create(state, res, info, user, req).await
+        }
         ("create", "binding") => scale::bind(state, res, info, query, req).await,
         ("create", "") if res.group.is_empty() && res.plural == "bindings" => {
             scale::bind(state, res, info, query, req).await
@@ -299,7 +301,7 @@ pub(super) fn decode(
 
 fn write_options(
     query: &Query,
-    _user: &User,
+    user: &User,
     agent: &str,
     body: &[u8],
 ) -> Result<WriteOptions, ApiError> {
@@ -345,6 +347,7 @@ fn write_options(
         field_validation,
         force: false,
         duplicate_fields,
+        user: Some(user.clone()),
     })
 }
 

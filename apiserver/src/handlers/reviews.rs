@@ -17,6 +17,7 @@ use super::respond;
 use crate::authn::User;
 use crate::negotiation::Accept;
 use crate::request_info::RequestInfo;
+use crate::server::AppState;
 
 /// Whether `res` is one of the review resources this module answers.
 pub fn is_review(res: &ResourceInfo) -> bool {
@@ -74,6 +75,7 @@ fn user_info(user: &User) -> Value {
 
 /// Answers a create of a review resource.
 pub async fn create(
+    state: &AppState,
     res: &Arc<ResourceInfo>,
     info: &RequestInfo,
     user: &User,
@@ -100,7 +102,9 @@ pub async fn create(
             }
             json!({"authenticated": false, "user": {}, "error": "token authentication is not configured"})
         }
-        "selfsubjectaccessreviews" => decide(user, &attributes_request(&review["spec"], None)?),
+        "selfsubjectaccessreviews" => {
+            decide(state, user, &attributes_request(&review["spec"], None)?)
+        }
         "subjectaccessreviews" | "localsubjectaccessreviews" => {
             let spec = &review["spec"];
             let subject = User {
@@ -137,9 +141,9 @@ pub async fn create(
                     )));
                 }
             }
-            decide(&subject, &attributes_request(spec, ns)?)
+            decide(state, &subject, &attributes_request(spec, ns)?)
         }
-        "selfsubjectrulesreviews" => rules(user),
+        "selfsubjectrulesreviews" => rules(state, user, str_of(&review, "/spec/namespace")),
         _ => {
             return Err(ApiError::method_not_allowed(
                 "the server does not allow this method on the requested resource",
@@ -150,35 +154,15 @@ pub async fn create(
     Ok(respond(StatusCode::CREATED, &review, Accept::JSON))
 }
 
-fn decide(user: &User, info: &RequestInfo) -> Value {
-    match crate::authz::authorize(user, info) {
+fn decide(state: &AppState, user: &User, info: &RequestInfo) -> Value {
+    match state.rest.authorizer.authorize(user, info) {
         Ok(()) => json!({"allowed": true}),
         Err(_) => json!({"allowed": false}),
     }
 }
 
-fn rules(user: &User) -> Value {
-    if user.in_group("system:masters") {
-        return json!({
-            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-            "incomplete": false,
-        });
-    }
-    let mut urls = vec!["/healthz", "/livez", "/readyz", "/version", "/version/"];
-    if !user.is_anonymous() {
-        urls.extend([
-            "/api",
-            "/api/*",
-            "/apis",
-            "/apis/*",
-            "/openapi",
-            "/openapi/*",
-        ]);
-    }
-    json!({
-        "resourceRules": [],
-        "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": urls}],
-        "incomplete": false,
-    })
+fn rules(state: &AppState, user: &User, namespace: &str) -> Value {
+    let (resource_rules, non_resource_rules, incomplete) =
+        state.rest.authorizer.rules_for(user, namespace);
+    json!({"resourceRules": resource_rules, "nonResourceRules": non_resource_rules, "incomplete": incomplete})
 }

@@ -26,6 +26,8 @@ pub struct Rest {
     pub store: Store,
     pub registry: Registry,
     pub allocators: Arc<Allocators>,
+    /// For admission checks that depend on authorization (RBAC escalation).
+    pub authorizer: Arc<crate::authz::Authorizer>,
 }
 
 /// The storage key of one object, in upstream's etcd layout.

@@ -32,6 +32,8 @@ pub struct WriteOptions {
     pub force: bool,
     /// Keys the request body repeated in one object (see `fieldvalidation::duplicate_fields`).
     pub duplicate_fields: Vec<String>,
+    /// Who asks; `None` for the server's own writes (bootstrap objects).
+    pub user: Option<crate::authn::User>,
 }
 
 /// The result of a write: the object as stored (or as it would be, for dry runs).
@@ -336,6 +338,10 @@ impl Rest {
         if !errors.is_empty() {
             return Err(invalid(res, &obj, &errors));
         }
+        if res.group == "rbac.authorization.k8s.io" {
+            self.authorizer
+                .check_rbac_write(opts.user.as_ref(), &res.plural, ns, &obj, None)?;
+        }
         let name = meta_str(&obj, "name").to_string();
         let k = key(res, ns, &name);
         if self.store.get(&k).is_some() {
@@ -469,6 +475,15 @@ impl Rest {
         );
         if !errors.is_empty() {
             return Err(invalid(res, &new, &errors));
+        }
+        if res.group == "rbac.authorization.k8s.io" {
+            self.authorizer.check_rbac_write(
+                opts.user.as_ref(),
+                &res.plural,
+                ns,
+                &new,
+                Some(current),
+            )?;
         }
         self.allocators
             .admit_update(&storage_res, current, &mut new)?;

@@ -19,6 +19,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub kubeconfig: String,
+    ca_pem: String,
+    ca_key: String,
     child: Child,
 }
 
@@ -31,14 +33,14 @@ fn free_port() -> u16 {
 
 struct Pki {
     ca_pem: String,
+    ca_key: String,
     server_cert: String,
     server_key: String,
     admin_cert: String,
     admin_key: String,
 }
 
-fn pki() -> Pki {
-    let ca_key = KeyPair::generate().expect("ca key");
+fn ca_params() -> CertificateParams {
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca.distinguished_name.push(DnType::CommonName, "test-ca");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -47,30 +49,52 @@ fn pki() -> Pki {
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::CrlSign,
     ];
-    let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
-    let issuer = rcgen::Issuer::new(ca, ca_key);
+    ca
+}
 
+/// A client certificate and key for `user` in `groups`, signed by the CA.
+fn client_cert(ca_key: &str, user: &str, groups: &[&str]) -> (String, String) {
+    let issuer = rcgen::Issuer::new(ca_params(), KeyPair::from_pem(ca_key).expect("ca key"));
+    let key = KeyPair::generate().expect("key");
+    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+    p.distinguished_name.push(DnType::CommonName, user);
+    for g in groups {
+        p.distinguished_name.push(DnType::OrganizationName, *g);
+    }
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = p.signed_by(&key, &issuer).expect("client cert");
+    (cert.pem(), key.serialize_pem())
+}
+
+/// A kubeconfig for the server on `port` with the given client credentials.
+fn kubeconfig(port: u16, ca: &str, cert: &str, key: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority-data: {}\nusers:\n- name: u\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: u\ncurrent-context: t\n",
+        B64.encode(ca),
+        B64.encode(cert),
+        B64.encode(key)
+    )
+}
+
+fn pki() -> Pki {
+    let ca_key = KeyPair::generate().expect("ca key");
+    let ca_key_pem = ca_key.serialize_pem();
+    let ca_cert = ca_params().self_signed(&ca_key).expect("ca cert");
+    let issuer = rcgen::Issuer::new(ca_params(), ca_key);
     let server_key = KeyPair::generate().expect("key");
     let mut sp = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
     sp.subject_alt_names
         .push(SanType::IpAddress("127.0.0.1".parse().expect("ip")));
     sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let server_cert = sp.signed_by(&server_key, &issuer).expect("server cert");
-
-    let admin_key = KeyPair::generate().expect("key");
-    let mut ap = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ap.distinguished_name
-        .push(DnType::CommonName, "kubernetes-admin");
-    ap.distinguished_name
-        .push(DnType::OrganizationName, "system:masters");
-    ap.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let admin_cert = ap.signed_by(&admin_key, &issuer).expect("admin cert");
+    let (admin_cert, admin_key) = client_cert(&ca_key_pem, "kubernetes-admin", &["system:masters"]);
     Pki {
         ca_pem: ca_cert.pem(),
+        ca_key: ca_key_pem,
         server_cert: server_cert.pem(),
         server_key: server_key.serialize_pem(),
-        admin_cert: admin_cert.pem(),
-        admin_key: admin_key.serialize_pem(),
+        admin_cert,
+        admin_key,
     }
 }
 
@@ -109,12 +133,7 @@ impl TestServer {
         let port = free_port();
         let log = std::fs::File::create(path("apiserver.log")).expect("log");
         let mut child = spawn(dir.path(), port, extra, log);
-        let kubeconfig = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority-data: {}\nusers:\n- name: admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: admin\ncurrent-context: t\n",
-            B64.encode(&p.ca_pem),
-            B64.encode(&p.admin_cert),
-            B64.encode(&p.admin_key)
-        );
+        let kubeconfig = kubeconfig(port, &p.ca_pem, &p.admin_cert, &p.admin_key);
         std::fs::write(path("kubeconfig"), &kubeconfig).expect("write kubeconfig");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -136,7 +155,21 @@ impl TestServer {
             port,
             kubeconfig,
             child,
+            ca_pem: p.ca_pem,
+            ca_key: p.ca_key,
         }
+    }
+
+    /// A client authenticating as `user` in `groups` (a fresh client certificate).
+    pub async fn client_as(&self, user: &str, groups: &[&str]) -> kube::Client {
+        let (cert, key) = client_cert(&self.ca_key, user, groups);
+        let yaml = kubeconfig(self.port, &self.ca_pem, &cert, &key);
+        let kc = kube::config::Kubeconfig::from_yaml(&yaml).expect("kubeconfig");
+        let cfg =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .expect("config");
+        kube::Client::try_from(cfg).expect("client")
     }
 
     pub async fn client(&self) -> kube::Client {
