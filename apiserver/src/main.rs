@@ -16,6 +16,7 @@ mod conversion;
 mod fieldmanager;
 mod fieldvalidation;
 mod handlers;
+mod impersonation;
 mod metrics;
 mod negotiation;
 mod patching;
@@ -62,6 +63,14 @@ struct Flags {
     /// The interval of compaction requests. 0 disables compaction.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     etcd_compaction_interval: Duration,
+    /// If set, the file used to secure the secure port via token authentication
+    /// (CSV: token,user,uid,"group1,group2").
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
+    /// Enables anonymous requests to the secure port (as system:anonymous in
+    /// system:unauthenticated).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    anonymous_auth: bool,
     /// Ordered list of plug-ins to do authorization on the secure port: AlwaysAllow,
     /// AlwaysDeny, RBAC.
     #[arg(long, default_value = "AlwaysAllow")]
@@ -172,7 +181,18 @@ async fn main() -> Result<()> {
     };
     bootstrap::restore_allocations(&rest);
     let listener = server::listen(&config).await?;
-    let state = Arc::new(server::AppState::new(rest.clone(), config));
+    let tokens = match &flags.token_auth_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --token-auth-file {}", path.display()))?;
+            authn::parse_token_file(&text)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("parsing --token-auth-file {}", path.display()))?
+        }
+        None => Default::default(),
+    };
+    let authenticator = authn::Authenticator::new(tokens, flags.anonymous_auth);
+    let state = Arc::new(server::AppState::new(rest.clone(), config, authenticator));
     bootstrap::ensure(&rest, &flags.advertise_address, flags.secure_port)
         .await
         .context("creating the bootstrap objects")?;

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::authn::{User, user_from_cert};
+use crate::authn::user_from_cert;
 use crate::metrics::Metrics;
 use crate::rest::Rest;
 
@@ -36,6 +36,7 @@ pub struct Config {
 /// Everything a request handler may use.
 pub struct AppState {
     pub rest: Rest,
+    pub authenticator: crate::authn::Authenticator,
     pub config: Config,
     pub metrics: Metrics,
     /// Set once the bootstrap objects (namespaces, `kubernetes` service) exist.
@@ -56,9 +57,10 @@ fn to_bytes(v: &serde_json::Value) -> Bytes {
 }
 
 impl AppState {
-    pub fn new(rest: Rest, config: Config) -> Self {
+    pub fn new(rest: Rest, config: Config, authenticator: crate::authn::Authenticator) -> Self {
         AppState {
             rest,
+            authenticator,
             config,
             metrics: Metrics::default(),
             bootstrapped: AtomicBool::new(false),
@@ -188,13 +190,13 @@ pub async fn serve(
                     return;
                 }
             };
-            let user = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| user_from_cert(c.as_ref()))
-                .unwrap_or_else(User::anonymous);
+            let user = crate::authn::CertUser(
+                tls.get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .and_then(|c| user_from_cert(c.as_ref())),
+            );
             let svc = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(user.clone());

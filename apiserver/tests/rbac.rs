@@ -125,3 +125,58 @@ async fn view_in_one_namespace_only_and_no_escalation() {
         .await
         .expect("a role within what jane holds");
 }
+
+async fn whoami(client: &kube::Client, impersonate: Option<&str>) -> Result<String, (u16, String)> {
+    let mut req = http::Request::post("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+        .header("Content-Type", "application/json");
+    if let Some(u) = impersonate {
+        req = req.header("Impersonate-User", u);
+    }
+    let req = req
+        .body(br#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#.to_vec())
+        .expect("request");
+    match client.request::<serde_json::Value>(req).await {
+        Ok(v) => Ok(v["status"]["userInfo"]["username"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()),
+        Err(e) => Err(code(e)),
+    }
+}
+
+#[tokio::test]
+async fn static_tokens_and_impersonation() {
+    let tokens = tempfile::NamedTempFile::new().expect("token file");
+    std::fs::write(tokens.path(), "s3cret,alice,uid-1,\"dev\"\n").expect("write");
+    let flag = format!("--token-auth-file={}", tokens.path().display());
+    let server = common::TestServer::start_with(&["--authorization-mode=RBAC", &flag]);
+    let admin = server.client().await;
+
+    let alice = server.client_with_token("s3cret").await;
+    assert_eq!(whoami(&alice, None).await, Ok("alice".to_string()));
+    let wrong = server.client_with_token("wrong").await;
+    assert_eq!(whoami(&wrong, None).await.map_err(|e| e.0), Err(401));
+
+    // the admin may impersonate; alice may not
+    assert_eq!(whoami(&admin, Some("bob")).await, Ok("bob".to_string()));
+    let (c, msg) = whoami(&alice, Some("kubernetes-admin"))
+        .await
+        .expect_err("alice cannot impersonate");
+    assert_eq!(c, 403);
+    assert_eq!(
+        msg,
+        "users \"kubernetes-admin\" is forbidden: User \"alice\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"
+    );
+    // impersonating bob gives bob's (lack of) permissions
+    let req = http::Request::get("/api/v1/namespaces/default/pods")
+        .header("Impersonate-User", "bob")
+        .body(Vec::new())
+        .expect("request");
+    let (c, _) = code(
+        admin
+            .request::<serde_json::Value>(req)
+            .await
+            .expect_err("bob cannot list pods"),
+    );
+    assert_eq!(c, 403);
+}

@@ -115,11 +115,26 @@ fn add_warnings(resp: &mut Response, warnings: &[String]) {
 
 /// The single entry point for every request (axum fallback).
 pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    let user = req
+    let cert_user = req
         .extensions()
-        .get::<User>()
-        .cloned()
-        .unwrap_or_else(User::anonymous);
+        .get::<crate::authn::CertUser>()
+        .and_then(|c| c.0.clone());
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let user = match state
+        .authenticator
+        .authenticate(cert_user.as_ref(), authorization)
+    {
+        Ok(u) => u,
+        Err(e) => return error_response(&e, Accept::JSON),
+    };
+    let user = match crate::impersonation::impersonate(&state.rest.authorizer, user, req.headers())
+    {
+        Ok(u) => u,
+        Err(e) => return error_response(&e, Accept::JSON),
+    };
     let query = Query::parse(req.uri().query());
     let info = request_info::parse(req.method(), req.uri().path(), query.flag("watch"));
     let started = std::time::Instant::now();

@@ -172,6 +172,21 @@ impl TestServer {
         kube::Client::try_from(cfg).expect("client")
     }
 
+    /// A client authenticating with a bearer token (no client certificate).
+    pub async fn client_with_token(&self, token: &str) -> kube::Client {
+        let yaml = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {}\nusers:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: u\ncurrent-context: t\n",
+            self.port,
+            B64.encode(&self.ca_pem)
+        );
+        let kc = kube::config::Kubeconfig::from_yaml(&yaml).expect("kubeconfig");
+        let cfg =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .expect("config");
+        kube::Client::try_from(cfg).expect("client")
+    }
+
     pub async fn client(&self) -> kube::Client {
         let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig).expect("kubeconfig");
         let cfg =
