@@ -50,6 +50,14 @@ build() {
   run cargo build --release "${args[@]}"
 }
 
+# sa_keys DIR: the key pair that signs and verifies service-account tokens (kept across runs).
+sa_keys() {
+  [[ -f $1/sa.key && -f $1/sa.pub ]] && return
+  log "generating the service-account signing key in $1"
+  openssl genrsa -out "$1/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$1/sa.key" -pubout -out "$1/sa.pub" 2>/dev/null
+}
+
 write_kubeconfig() {
   local b64="base64 -w0"
   (umask 077 && cat >"$KUBECONFIG_FILE" <<EOF
@@ -93,6 +101,10 @@ start_apiserver() {
     --service-cluster-ip-range="$SERVICE_CLUSTER_IP_RANGE" \
     --service-node-port-range=30000-32767 \
     --authorization-mode=RBAC \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$PKI_DIR/sa.pub" \
+    --service-account-signing-key-file="$PKI_DIR/sa.key" \
+    --api-audiences=https://kubernetes.default.svc.cluster.local \
     -v=2
 }
 
@@ -128,6 +140,7 @@ check_knobs
 [[ ${SKIP_BUILD:-0} == 1 ]] || build
 if [[ $API_HOST =~ ^[0-9.]+$ || $API_HOST == *:* ]]; then HOST_SAN="IP:$API_HOST"; else HOST_SAN="DNS:$API_HOST"; fi
 pki::ensure "$PKI_DIR" "$HOST_SAN,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+sa_keys "$PKI_DIR"
 write_kubeconfig
 procs::stop_all
 start_apiserver

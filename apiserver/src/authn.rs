@@ -59,10 +59,14 @@ pub fn unauthorized() -> ApiError {
 }
 
 /// The configured authenticators.
-#[derive(Default)]
 pub struct Authenticator {
     tokens: HashMap<String, User>,
     anonymous: bool,
+    /// Service-account JWTs, checked against the stored objects they are bound to.
+    service_accounts: Option<(
+        std::sync::Arc<crate::serviceaccount::TokenIssuer>,
+        crate::storage::Store,
+    )>,
 }
 
 /// Parses upstream's static token file: `token,user,uid[,"group1,group2"]` per line.
@@ -129,7 +133,30 @@ fn split_csv(line: &str) -> Vec<String> {
 
 impl Authenticator {
     pub fn new(tokens: HashMap<String, User>, anonymous: bool) -> Self {
-        Authenticator { tokens, anonymous }
+        Authenticator {
+            tokens,
+            anonymous,
+            service_accounts: None,
+        }
+    }
+
+    /// Also accepts service-account tokens `issuer` verifies.
+    pub fn with_service_accounts(
+        mut self,
+        issuer: std::sync::Arc<crate::serviceaccount::TokenIssuer>,
+        store: crate::storage::Store,
+    ) -> Self {
+        self.service_accounts = Some((issuer, store));
+        self
+    }
+
+    fn token_user(&self, token: &str) -> Option<User> {
+        if let Some(u) = self.tokens.get(token) {
+            return Some(u.clone());
+        }
+        let (issuer, store) = self.service_accounts.as_ref()?;
+        let claims = issuer.verify(token)?;
+        crate::serviceaccount::user_for_claims(store, &claims)
     }
 
     /// Who sent a request: the verified client certificate's user, else a bearer token's,
@@ -148,7 +175,7 @@ impl Authenticator {
                 .or_else(|| header.strip_prefix("bearer "))
                 .map(str::trim);
             return match token {
-                Some(t) if !t.is_empty() => self.tokens.get(t).cloned().ok_or_else(unauthorized),
+                Some(t) if !t.is_empty() => self.token_user(t).ok_or_else(unauthorized),
                 _ => Err(unauthorized()),
             };
         }

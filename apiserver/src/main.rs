@@ -24,6 +24,7 @@ mod registry;
 mod request_info;
 mod rest;
 mod server;
+mod serviceaccount;
 mod storage;
 mod strategy;
 mod version;
@@ -71,6 +72,19 @@ struct Flags {
     /// system:unauthenticated).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     anonymous_auth: bool,
+    /// Identifier of the service account token issuer (the `iss` claim).
+    #[arg(long)]
+    service_account_issuer: Option<String>,
+    /// File containing PEM-encoded public (or private) keys used to verify
+    /// service-account tokens. May be given several times.
+    #[arg(long)]
+    service_account_key_file: Vec<PathBuf>,
+    /// Path to the file holding the private key that signs service-account tokens.
+    #[arg(long)]
+    service_account_signing_key_file: Option<PathBuf>,
+    /// Identifiers of the API; tokens must name one of them (default: the issuer).
+    #[arg(long, value_delimiter = ',')]
+    api_audiences: Vec<String>,
     /// Ordered list of plug-ins to do authorization on the secure port: AlwaysAllow,
     /// AlwaysDeny, RBAC.
     #[arg(long, default_value = "AlwaysAllow")]
@@ -191,8 +205,34 @@ async fn main() -> Result<()> {
         }
         None => Default::default(),
     };
-    let authenticator = authn::Authenticator::new(tokens, flags.anonymous_auth);
-    let state = Arc::new(server::AppState::new(rest.clone(), config, authenticator));
+    let mut authenticator = authn::Authenticator::new(tokens, flags.anonymous_auth);
+    let token_issuer = match &flags.service_account_issuer {
+        Some(issuer) => {
+            let mut keys = flags.service_account_key_file.clone();
+            if keys.is_empty() {
+                keys.extend(flags.service_account_signing_key_file.clone());
+            }
+            let t = serviceaccount::TokenIssuer::load(
+                issuer,
+                &flags.api_audiences,
+                flags.service_account_signing_key_file.as_deref(),
+                &keys,
+            )
+            .map_err(anyhow::Error::msg)
+            .context("loading service-account keys (--service-account-key-file, --service-account-signing-key-file)")?;
+            Some(Arc::new(t))
+        }
+        None => None,
+    };
+    if let Some(t) = &token_issuer {
+        authenticator = authenticator.with_service_accounts(t.clone(), rest.store.clone());
+    }
+    let state = Arc::new(server::AppState::new(
+        rest.clone(),
+        config,
+        authenticator,
+        token_issuer,
+    ));
     bootstrap::ensure(&rest, &flags.advertise_address, flags.secure_port)
         .await
         .context("creating the bootstrap objects")?;

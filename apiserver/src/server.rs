@@ -37,6 +37,8 @@ pub struct Config {
 pub struct AppState {
     pub rest: Rest,
     pub authenticator: crate::authn::Authenticator,
+    /// Issues service-account tokens, when signing keys are configured.
+    pub token_issuer: Option<Arc<crate::serviceaccount::TokenIssuer>>,
     pub config: Config,
     pub metrics: Metrics,
     /// Set once the bootstrap objects (namespaces, `kubernetes` service) exist.
@@ -57,10 +59,16 @@ fn to_bytes(v: &serde_json::Value) -> Bytes {
 }
 
 impl AppState {
-    pub fn new(rest: Rest, config: Config, authenticator: crate::authn::Authenticator) -> Self {
+    pub fn new(
+        rest: Rest,
+        config: Config,
+        authenticator: crate::authn::Authenticator,
+        token_issuer: Option<Arc<crate::serviceaccount::TokenIssuer>>,
+    ) -> Self {
         AppState {
             rest,
             authenticator,
+            token_issuer,
             config,
             metrics: Metrics::default(),
             bootstrapped: AtomicBool::new(false),

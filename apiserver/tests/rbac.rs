@@ -180,3 +180,76 @@ async fn static_tokens_and_impersonation() {
     );
     assert_eq!(c, 403);
 }
+
+#[tokio::test]
+async fn pod_bound_service_account_tokens() {
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/testdata/sa-rsa.key");
+    let flags = [
+        "--authorization-mode=RBAC".to_string(),
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local".to_string(),
+        format!("--service-account-key-file={key}"),
+        format!("--service-account-signing-key-file={key}"),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = common::TestServer::start_with(&flags);
+    let admin = server.client().await;
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(admin.clone(), "default");
+    sas.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "robot"}})).expect("sa"),
+    )
+    .await
+    .expect("sa");
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), "default");
+    let pod = pods
+        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "runner"}, "spec": {"serviceAccountName": "robot", "containers": [{"name": "c", "image": "busybox"}]}})).expect("pod"))
+        .await
+        .expect("pod");
+    let uid = pod.metadata.uid.expect("uid");
+    let req = http::Request::post("/api/v1/namespaces/default/serviceaccounts/robot/token")
+        .header("Content-Type", "application/json")
+        .body(serde_json::to_vec(&json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "runner", "uid": uid}}})).expect("json"))
+        .expect("request");
+    let tr: serde_json::Value = admin.request(req).await.expect("token request");
+    assert_eq!(tr["spec"]["expirationSeconds"], 3600);
+    let token = tr["status"]["token"].as_str().expect("token").to_string();
+
+    let robot = server.client_with_token(&token).await;
+    assert_eq!(
+        whoami(&robot, None).await,
+        Ok("system:serviceaccount:default:robot".to_string())
+    );
+    // too short a lifetime is refused as upstream words it
+    let short = http::Request::post("/api/v1/namespaces/default/serviceaccounts/robot/token")
+        .header("Content-Type", "application/json")
+        .body(br#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":10}}"#.to_vec())
+        .expect("request");
+    let (c, msg) = code(
+        admin
+            .request::<serde_json::Value>(short)
+            .await
+            .expect_err("too short"),
+    );
+    assert_eq!(c, 422);
+    assert!(
+        msg.contains("may not specify a duration less than 10 minutes"),
+        "{msg}"
+    );
+    // the token dies with its pod
+    pods.delete("runner", &kube::api::DeleteParams::default())
+        .await
+        .expect("delete pod");
+    assert_eq!(whoami(&robot, None).await.map_err(|e| e.0), Err(401));
+    // discovery publishes the verification key
+    let jwks: serde_json::Value = admin
+        .request(
+            http::Request::get("/openid/v1/jwks")
+                .body(Vec::new())
+                .expect("req"),
+        )
+        .await
+        .expect("jwks");
+    assert_eq!(jwks["keys"][0]["alg"], "RS256");
+}

@@ -8,6 +8,7 @@ mod health;
 mod resource;
 mod reviews;
 mod scale;
+mod token;
 mod watch;
 
 use std::collections::HashMap;
@@ -176,6 +177,7 @@ async fn dispatch(
         {
             health::single(state, p)
         }
+        "/.well-known/openid-configuration" | "/openid/v1/jwks" => token::discovery(state, path),
         "/version" => respond(StatusCode::OK, &crate::version::info(), Accept::JSON),
         "/metrics" => raw_response(
             StatusCode::OK,

@@ -14,7 +14,7 @@ use machinery::labels::Selector;
 use machinery::resource::ResourceInfo;
 use serde_json::{Value, json};
 
-use super::{Query, add_warnings, connect, error_response, respond, reviews, scale, watch};
+use super::{Query, add_warnings, connect, error_response, respond, reviews, scale, token, watch};
 use crate::authn::User;
 use crate::conversion::is_builtin_group;
 use crate::negotiation::{self, Accept, BodyType, MAX_BODY, Shape};
@@ -96,6 +96,7 @@ async fn serve(
         ("create", "") if reviews::is_review(res) => {
             reviews::create(state, res, info, user, req).await
         }
+        ("create", "token") => token::request(state, res, info, req).await,
         ("create", "binding") => scale::bind(state, res, info, query, req).await,
         ("create", "") if res.group.is_empty() && res.plural == "bindings" => {
             scale::bind(state, res, info, query, req).await
