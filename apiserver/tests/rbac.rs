@@ -253,3 +253,31 @@ async fn pod_bound_service_account_tokens() {
         .expect("jwks");
     assert_eq!(jwks["keys"][0]["alg"], "RS256");
 }
+
+#[tokio::test]
+async fn token_review_uses_the_request_authenticators() {
+    let tokens = tempfile::NamedTempFile::new().expect("token file");
+    std::fs::write(tokens.path(), "t0k3n,carol,uid-3,\"ops\"\n").expect("write");
+    let flag = format!("--token-auth-file={}", tokens.path().display());
+    let server = common::TestServer::start_with(&[&flag]);
+    let admin = server.client().await;
+    let review = |token: &str| {
+        http::Request::post("/apis/authentication.k8s.io/v1/tokenreviews")
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(&json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}})).expect("json"))
+            .expect("request")
+    };
+    let ok: serde_json::Value = admin.request(review("t0k3n")).await.expect("review");
+    assert_eq!(ok["status"]["authenticated"], true);
+    assert_eq!(ok["status"]["user"]["username"], "carol");
+    assert_eq!(
+        ok["status"]["user"]["groups"],
+        json!(["ops", "system:authenticated"])
+    );
+    let bad: serde_json::Value = admin.request(review("nope")).await.expect("review");
+    assert!(
+        bad["status"]
+            .get("authenticated")
+            .is_none_or(|a| a == false)
+    );
+}

@@ -100,7 +100,7 @@ pub async fn create(
                     &[machinery::FieldError::required("spec.token", "")],
                 ));
             }
-            json!({"authenticated": false, "user": {}, "error": "token authentication is not configured"})
+            token_review(state, &review)
         }
         "selfsubjectaccessreviews" => {
             decide(state, user, &attributes_request(&review["spec"], None)?)
@@ -152,6 +152,23 @@ pub async fn create(
     };
     review["status"] = status;
     Ok(respond(StatusCode::CREATED, &review, Accept::JSON))
+}
+
+/// Authenticates the reviewed token with the same token authenticators as requests.
+fn token_review(state: &AppState, review: &Value) -> Value {
+    let header = format!("Bearer {}", str_of(review, "/spec/token"));
+    match state.authenticator.authenticate(None, Some(&header)) {
+        Ok(u) => {
+            let audiences = review
+                .pointer("/spec/audiences")
+                .filter(|a| a.as_array().is_some_and(|a| !a.is_empty()))
+                .cloned()
+                .or_else(|| state.token_issuer.as_ref().map(|t| json!(t.audiences)))
+                .unwrap_or_else(|| json!([]));
+            json!({"authenticated": true, "user": user_info(&u), "audiences": audiences})
+        }
+        Err(_) => json!({"user": {}, "error": "invalid bearer token"}),
+    }
 }
 
 fn decide(state: &AppState, user: &User, info: &RequestInfo) -> Value {
