@@ -20,6 +20,7 @@ mod impersonation;
 mod metrics;
 mod negotiation;
 mod patching;
+mod quota;
 mod registry;
 mod request_info;
 mod rest;
@@ -192,6 +193,7 @@ async fn main() -> Result<()> {
         registry: registry::Registry::with_builtins(),
         allocators: Arc::new(allocators),
         authorizer,
+        quotas: Default::default(),
     };
     bootstrap::restore_allocations(&rest);
     let listener = server::listen(&config).await?;

@@ -396,3 +396,66 @@ async fn acknowledged_writes_survive_kill_9() {
         .expect("event");
     assert!(matches!(first, WatchEvent::Added(_)), "{first:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_quota_holds_under_concurrent_creates() {
+    let server = common::TestServer::start();
+    let client = server.client().await;
+    let quotas: Api<k8s_openapi::api::core::v1::ResourceQuota> =
+        Api::namespaced(client.clone(), "default");
+    quotas
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "q"}, "spec": {"hard": {"pods": "3"}}}),
+            )
+            .expect("quota"),
+        )
+        .await
+        .expect("quota");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "default");
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let pods = pods.clone();
+        tasks.push(tokio::spawn(async move {
+            let p: k8s_openapi::api::core::v1::Pod =
+                serde_json::from_value(json!({"metadata": {"name": format!("p{i}")}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})).expect("pod");
+            pods.create(&PostParams::default(), &p).await
+        }));
+    }
+    let mut created = 0;
+    let mut refused = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(_) => created += 1,
+            Err(kube::Error::Api(s)) => refused.push((s.code, s.message)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(created, 3, "{refused:?}");
+    assert_eq!(refused.len(), 17);
+    let (code, msg) = &refused[0];
+    assert_eq!(*code, 403);
+    assert!(
+        msg.contains(
+            "is forbidden: exceeded quota: q, requested: pods=1, used: pods=3, limited: pods=3"
+        ),
+        "{msg}"
+    );
+    assert_eq!(
+        pods.list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        3
+    );
+    let q = quotas.get("q").await.expect("quota");
+    assert_eq!(
+        q.status
+            .and_then(|s| s.used)
+            .map(|u| u["pods"].0.clone())
+            .as_deref(),
+        Some("3")
+    );
+}

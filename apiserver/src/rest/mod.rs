@@ -18,6 +18,7 @@ use crate::strategy::Allocators;
 
 pub use delete::{DeleteOptions, DeleteOutcome};
 pub use list::{ListOptions, ResourceVersionMatch, matches as matches_list, selectable};
+pub(crate) use write::rv_of;
 pub use write::{FieldValidation, WriteOptions, Written, now_rfc3339 as now};
 
 /// The REST layer over one store and registry.
@@ -28,6 +29,8 @@ pub struct Rest {
     pub allocators: Arc<Allocators>,
     /// For admission checks that depend on authorization (RBAC escalation).
     pub authorizer: Arc<crate::authz::Authorizer>,
+    /// ResourceQuota admission (serializes quota-checked creates per namespace).
+    pub quotas: Arc<crate::quota::Quotas>,
 }
 
 /// The storage key of one object, in upstream's etcd layout.

@@ -347,6 +347,16 @@ impl Rest {
         if self.store.get(&k).is_some() {
             return Err(ApiError::already_exists(&res.group, &res.plural, &name));
         }
+        let admitted = self
+            .quotas
+            .admit(
+                &self.store,
+                &storage_res,
+                |ns| super::prefix(&storage_res, ns),
+                ns,
+                &obj,
+            )
+            .await?;
         let release = self
             .allocators
             .admit_create(&storage_res, &mut obj, opts.dry_run)?;
@@ -359,11 +369,14 @@ impl Rest {
             });
         }
         match self.store.create(&k, obj).await {
-            Ok(stored) => Ok(Written {
-                object: conversion::to_version(&stored, res),
-                created: true,
-                warnings,
-            }),
+            Ok(stored) => {
+                admitted.record(&self.store).await;
+                Ok(Written {
+                    object: conversion::to_version(&stored, res),
+                    created: true,
+                    warnings,
+                })
+            }
             Err(e) => {
                 release.run(&self.allocators);
                 Err(storage_error(res, &name, e))
