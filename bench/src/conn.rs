@@ -46,6 +46,8 @@ pub struct Op {
     pub accept: &'static str,
     /// The body and its content type, for writes.
     pub body: Option<(&'static str, Bytes)>,
+    /// The user to act as (`Impersonate-User`), if not the kubeconfig's own.
+    pub impersonate: Option<&'static str>,
 }
 
 impl Op {
@@ -56,6 +58,7 @@ impl Op {
             path: path.into(),
             accept,
             body: None,
+            impersonate: None,
         }
     }
 
@@ -71,6 +74,16 @@ impl Op {
             path: path.into(),
             accept: JSON,
             body: Some((content_type, body)),
+            impersonate: None,
+        }
+    }
+
+    /// The same request, sent as `user` (the kubeconfig's user must be allowed to
+    /// impersonate).
+    pub fn impersonating(self, user: &'static str) -> Self {
+        Op {
+            impersonate: Some(user),
+            ..self
         }
     }
 }
@@ -160,10 +173,13 @@ impl Conn {
 }
 
 fn build(op: &Op) -> Result<Request<Body>> {
-    let builder = Request::builder()
+    let mut builder = Request::builder()
         .method(op.method.clone())
         .uri(&op.path)
         .header(header::ACCEPT, op.accept);
+    if let Some(user) = op.impersonate {
+        builder = builder.header("Impersonate-User", user);
+    }
     let request = match &op.body {
         Some((content_type, body)) => builder
             .header(header::CONTENT_TYPE, *content_type)

@@ -22,9 +22,14 @@ pub fn random_suffix() -> String {
     format!("{:08x}", hasher.finish() as u32)
 }
 
-/// The path of a namespaced collection, e.g. `/api/v1/namespaces/ns/configmaps`.
+/// The path of a namespaced collection, e.g. `/api/v1/namespaces/ns/configmaps`; roles
+/// and rolebindings live in the RBAC group.
 pub fn collection(ns: &str, resource: &str) -> String {
-    format!("/api/v1/namespaces/{ns}/{resource}")
+    let group = match resource {
+        "roles" | "rolebindings" => "/apis/rbac.authorization.k8s.io/v1",
+        _ => "/api/v1",
+    };
+    format!("{group}/namespaces/{ns}/{resource}")
 }
 
 /// A small ConfigMap: two labels and two data keys, about 300 bytes of JSON.
@@ -48,6 +53,29 @@ pub fn pod(name: &str) -> Bytes {
         "kind": "Pod",
         "metadata": {"name": name, "labels": {LABEL.0: LABEL.1}},
         "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]},
+    });
+    Bytes::from(body.to_string())
+}
+
+/// A Role named after the user it is for, granting get and list of ConfigMaps.
+pub fn role(name: &str) -> Bytes {
+    let body = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": name, "labels": {LABEL.0: LABEL.1}},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}],
+    });
+    Bytes::from(body.to_string())
+}
+
+/// A RoleBinding of user `name` to Role `name`.
+pub fn role_binding(name: &str) -> Bytes {
+    let body = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": name, "labels": {LABEL.0: LABEL.1}},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": name}],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
     });
     Bytes::from(body.to_string())
 }

@@ -1,6 +1,7 @@
 //! `bench-apiserver`: a load generator for any kube-apiserver (ours or upstream's), driven
 //! only by a kubeconfig. It measures ConfigMap creates, gets and lists, watch fan-out, and
-//! JSON versus protobuf lists of Pods, in throwaway `bench-<random>` namespaces that it
+//! JSON versus protobuf lists of Pods, and gets authorized by RBAC versus by the
+//! system:masters shortcut, in throwaway `bench-<random>` namespaces that it
 //! empties and deletes at the end. Progress goes to stderr, the result table to stdout.
 //!
 //! The client is built not to be the bottleneck: a multi-threaded tokio runtime, one task
@@ -25,7 +26,7 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(
     name = "bench-apiserver",
-    about = "Load generator for a kube-apiserver: creates, gets, lists, watch fan-out, JSON vs protobuf."
+    about = "Load generator for a kube-apiserver: creates, gets, lists, watch fan-out, JSON vs protobuf, RBAC gets."
 )]
 pub struct Args {
     /// Kubeconfig of the cluster to measure (default: $KUBECONFIG, then ~/.kube/config).
@@ -58,6 +59,14 @@ pub struct Args {
     /// Pods listed as JSON and as protobuf [default: 5000, quick: 500].
     #[arg(long)]
     pub pods: Option<usize>,
+    /// Roles and RoleBindings of other users around the authorized one [default: 1000,
+    /// quick: 100].
+    #[arg(long)]
+    pub roles: Option<usize>,
+    /// Gets of one ConfigMap as system:masters, then as the same number via RBAC
+    /// [default: 50000, quick: 5000].
+    #[arg(long)]
+    pub authz_gets: Option<usize>,
     /// Timed lists of the pods per encoding.
     #[arg(long, default_value_t = 5)]
     pub pod_list_repeats: usize,
@@ -79,6 +88,9 @@ pub struct Args {
     /// Skip the JSON vs protobuf pod lists.
     #[arg(long)]
     pub skip_pods: bool,
+    /// Skip the RBAC vs system:masters gets.
+    #[arg(long)]
+    pub skip_authz: bool,
     /// Leave the namespaces and their objects behind (to inspect them).
     #[arg(long)]
     pub keep: bool,
@@ -94,6 +106,8 @@ pub struct Plan {
     pub watchers: usize,
     pub watch_updates: usize,
     pub pods: usize,
+    pub roles: usize,
+    pub authz_gets: usize,
     pub pod_list_repeats: usize,
     pub phase_timeout: Duration,
 }
@@ -119,6 +133,8 @@ impl Plan {
             watchers: pick(args.watchers, 100, 10),
             watch_updates: pick(args.watch_updates, 1000, 200),
             pods: pick(args.pods, 5000, 500),
+            roles: pick(args.roles, 1000, 100),
+            authz_gets: pick(args.authz_gets, 50_000, 5000),
             pod_list_repeats: args.pod_list_repeats,
             phase_timeout: Duration::from_secs(args.phase_timeout),
         };
@@ -129,6 +145,7 @@ impl Plan {
             ("--watchers", plan.watchers),
             ("--watch-updates", plan.watch_updates),
             ("--pods", plan.pods),
+            ("--authz-gets", plan.authz_gets),
             ("--pod-list-repeats", plan.pod_list_repeats),
             ("--phase-timeout", args.phase_timeout as usize),
         ];

@@ -8,8 +8,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use http::StatusCode;
 use kube::Config;
 
-use crate::conn::{JSON, Op, Pool, config_from};
-use crate::fixtures::{self, collection, configmap, creates, pod};
+use crate::conn::{JSON, Op, Pool, config_from, describe_failure};
+use crate::fixtures::{self, collection, configmap, creates, pod, role, role_binding};
 use crate::report::{Row, fmt_bytes, render};
 use crate::{Args, Plan, encodings, load, watch};
 
@@ -18,8 +18,8 @@ struct Namespace {
     name: String,
     /// ConfigMaps created in it, so a fill can top it up.
     configmaps: usize,
-    /// Whether pods are created in it (cleanup then deletes them too).
-    holds_pods: bool,
+    /// Other resources created in it, emptied by cleanup after the configmaps.
+    holds: &'static [&'static str],
 }
 
 /// The state shared by the phases.
@@ -127,14 +127,16 @@ fn host() -> String {
 
 fn describe(plan: &Plan) -> String {
     format!(
-        "{} creates/gets per conns {:?}, lists of {:?} x{}, {} watchers x {} updates, {} pods",
+        "{} creates/gets per conns {:?}, lists of {:?} x{}, {} watchers x {} updates, {} pods, {} roles with {} gets",
         plan.count,
         plan.conns,
         plan.list_sizes,
         plan.list_repeats,
         plan.watchers,
         plan.watch_updates,
-        plan.pods
+        plan.pods,
+        plan.roles,
+        plan.authz_gets
     )
 }
 
@@ -159,6 +161,10 @@ impl Bench<'_> {
             interrupted()?;
             self.pods().await?;
         }
+        if !args.skip_authz {
+            interrupted()?;
+            self.authz().await?;
+        }
         interrupted()
     }
 
@@ -169,7 +175,7 @@ impl Bench<'_> {
         self.namespaces.push(Namespace {
             name,
             configmaps: 0,
-            holds_pods: false,
+            holds: &[],
         });
         Ok(self.namespaces.len() - 1)
     }
@@ -340,7 +346,7 @@ impl Bench<'_> {
     /// Creates the pods, then lists them as JSON and as protobuf.
     async fn pods(&mut self) -> Result<()> {
         let index = self.namespace("-pods").await?;
-        self.namespaces[index].holds_pods = true;
+        self.namespaces[index].holds = &["pods"];
         let ns = self.namespaces[index].name.clone();
         let conns = self.plan.conns.iter().copied().max().unwrap_or(1);
         eprintln!(
@@ -385,18 +391,108 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// Gets of one ConfigMap as the kubeconfig's user (system:masters, which the authorizer
+    /// lets through without looking at RBAC), then as `bench-reader` by impersonation, which
+    /// RBAC authorizes through one binding among `roles` others in the namespace.
+    async fn authz(&mut self) -> Result<()> {
+        const READER: &str = "bench-reader";
+        let index = self.namespace("-authz").await?;
+        self.namespaces[index].holds = &["roles", "rolebindings"];
+        let ns = self.namespaces[index].name.clone();
+        let conns = self.plan.conns.iter().copied().max().unwrap_or(1);
+        eprintln!(
+            "+++ authz: creating {} roles and bindings over {conns} connections",
+            self.plan.roles + 1
+        );
+        // The reader's role and binding come last, after everyone else's.
+        let names = || {
+            (0..self.plan.roles)
+                .map(|i| format!("bench-user-{i:06}"))
+                .chain([READER.to_string()])
+        };
+        let mut ops = creates(&ns, "roles", names(), role);
+        ops.extend(creates(&ns, "rolebindings", names(), role_binding));
+        ops.extend(creates(
+            &ns,
+            "configmaps",
+            std::iter::once("cm-authz".to_string()),
+            configmap,
+        ));
+        let planned = ops.len();
+        let outcome = load::run(
+            self.pool.take(conns),
+            Arc::new(ops),
+            StatusCode::CREATED,
+            self.limit(),
+        )
+        .await;
+        if outcome.ok() < planned {
+            bail!(
+                "creating {} roles and bindings failed: {}",
+                self.plan.roles + 1,
+                outcome.note()
+            );
+        }
+        self.namespaces[index].configmaps += 1;
+        let get = Op::get(format!("{}/cm-authz", collection(&ns, "configmaps")), JSON);
+        let as_reader = get.clone().impersonating(READER);
+        // The authorizer sees new bindings through a watch: wait until it lets the reader in.
+        let deadline = tokio::time::Instant::now() + self.limit();
+        loop {
+            let reply = self.pool.first().send(&as_reader).await?;
+            if reply.status == StatusCode::OK {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline || load::stopping() {
+                bail!(
+                    "{READER} still cannot get a configmap in {ns}: {}",
+                    describe_failure(&reply)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let conns = self.plan.conns[0];
+        let mut rows = Vec::new();
+        for (name, op) in [
+            ("get configmap (system:masters)", get),
+            ("get configmap (RBAC, impersonated)", as_reader),
+        ] {
+            interrupted()?;
+            eprintln!(
+                "+++ authz: {} gets as {} over {conns} connections",
+                self.plan.authz_gets,
+                op.impersonate.unwrap_or("the kubeconfig user")
+            );
+            let ops = Arc::new(vec![op; self.plan.authz_gets]);
+            let outcome = load::run(self.pool.take(conns), ops, StatusCode::OK, self.limit()).await;
+            rows.push(Row::from_outcome(name, conns, &outcome, true));
+        }
+        if let [masters, rbac] = rows.as_mut_slice()
+            && let (Some(base), Some(rate)) = (masters.rate, rbac.rate)
+        {
+            let ratio = format!(
+                "RBAC via impersonation: {:.2}x the ops/s of system:masters; {n} roles + {n} bindings of other users; also pays the impersonation check",
+                rate / base,
+                n = self.plan.roles
+            );
+            rbac.note = [ratio.as_str(), rbac.note.as_str()]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("; ");
+        }
+        self.rows.extend(rows);
+        Ok(())
+    }
+
     /// Empties each namespace with deletecollection (timed, as rows), then deletes it
     /// without waiting: with no namespace controller it stays Terminating.
     async fn cleanup(&mut self) -> Result<()> {
         let conn = self.pool.first().clone();
         let mut failures = Vec::new();
         for ns in &self.namespaces {
-            let resources: &[&str] = if ns.holds_pods {
-                &["configmaps", "pods"]
-            } else {
-                &["configmaps"]
-            };
-            for resource in resources {
+            for resource in ["configmaps"].iter().chain(ns.holds) {
                 eprintln!("+++ cleanup: deletecollection of {resource} in {}", ns.name);
                 match fixtures::delete_collection(&conn, &ns.name, resource).await {
                     Ok((_, 0)) => {}
