@@ -174,11 +174,20 @@ async fn concurrent_writers_are_batched_in_order() {
         t.await.expect("task").expect("create");
     }
     // compare-and-swap: of many writers racing from the same revision, exactly one wins
+    let base: u64 = s
+        .get("/registry/cm/ns/c0")
+        .and_then(|o| {
+            o["metadata"]["resourceVersion"]
+                .as_str()
+                .and_then(|r| r.parse().ok())
+        })
+        .expect("c0's revision");
     let mut racers = Vec::new();
     for i in 0..16 {
         let s = s.clone();
         racers.push(tokio::spawn(async move {
-            s.update("/registry/cm/ns/c0", 1, obj("c", 100 + i)).await
+            s.update("/registry/cm/ns/c0", base, obj("c", 100 + i))
+                .await
         }));
     }
     let mut wins = 0;
