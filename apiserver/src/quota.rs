@@ -94,7 +94,6 @@ impl Quotas {
         &self,
         store: &Store,
         res: &ResourceInfo,
-        prefix_of: impl Fn(&str) -> String,
         ns: &str,
         obj: &Value,
     ) -> Result<Admitted, ApiError> {
@@ -112,6 +111,8 @@ impl Quotas {
         let guard = lock.lock_owned().await;
         let wanted = usage_of(res, obj);
         let (quotas, _) = store.snapshot(&quota_prefix);
+        // the namespace's live objects of this resource, read once if any quota needs them
+        let mut live_objects: Option<Vec<Arc<Value>>> = None;
         let mut updates = Vec::new();
         let mut exceeded: Vec<(String, String, u64, u64, u64)> = Vec::new();
         for q in quotas {
@@ -130,8 +131,10 @@ impl Quotas {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            let (existing, _) = store.snapshot(&prefix_of(ns));
-            let live: Vec<&Arc<Value>> = existing.iter().filter(|o| counts(o)).collect();
+            let live = live_objects.get_or_insert_with(|| {
+                let (existing, _) = store.snapshot(&crate::rest::prefix(res, ns));
+                existing.into_iter().filter(|o| counts(o)).collect()
+            });
             let mut used = q
                 .pointer("/status/used")
                 .cloned()

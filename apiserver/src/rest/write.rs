@@ -325,7 +325,7 @@ impl Rest {
             &storage_res.plural,
             &mut obj,
         );
-        let mut warnings = field_warnings;
+        let warnings = field_warnings;
         admit_namespace(self, res, ns, meta_str(&obj, "name"), true)?;
         crate::admission::admit_create(self, &storage_res, &mut obj)?;
         crate::fieldmanager::record_update(None, &mut obj, &opts.field_manager, res, "");
@@ -349,18 +349,11 @@ impl Rest {
         }
         let admitted = self
             .quotas
-            .admit(
-                &self.store,
-                &storage_res,
-                |ns| super::prefix(&storage_res, ns),
-                ns,
-                &obj,
-            )
+            .admit(&self.store, &storage_res, ns, &obj)
             .await?;
         let release = self
             .allocators
             .admit_create(&storage_res, &mut obj, opts.dry_run)?;
-        warnings.extend(strategy::warnings_on_create(&storage_res, &obj));
         if opts.dry_run {
             return Ok(Written {
                 object: conversion::to_version(&obj, res),

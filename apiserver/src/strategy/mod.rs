@@ -218,14 +218,6 @@ pub fn finalizers_complete(res: &ResourceInfo, obj: &Value) -> bool {
     true
 }
 
-/// Warnings a create returns in `Warning:` headers.
-pub fn warnings_on_create(res: &ResourceInfo, obj: &Value) -> Vec<String> {
-    if is(res, "", "pods") {
-        return pods::warnings(obj);
-    }
-    Vec::new()
-}
-
 /// The grace period a delete gets (pods only; `None` means immediate).
 pub fn grace_period(res: &ResourceInfo, current: &Value, requested: Option<i64>) -> Option<i64> {
     if is(res, "", "pods") {

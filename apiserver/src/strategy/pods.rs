@@ -65,18 +65,6 @@ pub fn grace_period(pod: &Value, requested: Option<i64>) -> Option<i64> {
     Some(requested.unwrap_or(default).max(0))
 }
 
-/// Warnings upstream attaches to pod creation.
-pub fn warnings(pod: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(v) = pod
-        .pointer("/spec/securityContext/seccompProfile")
-        .filter(|_| false)
-    {
-        out.push(format!("{v}"));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
