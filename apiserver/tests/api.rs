@@ -2,7 +2,7 @@
 //! CRUD, optimistic concurrency, list selectors and pagination, watch, patch types and
 //! server-side apply, and the error statuses clients rely on.
 
-mod common;
+use testenv as common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Integration tests of the protobuf wire format with an independent protobuf client:
 //! the `k8s-pb` (prost) types over `kube`'s raw requests, as Go clients send them.
 
-mod common;
+use testenv as common;
 
 use std::time::Duration;
 

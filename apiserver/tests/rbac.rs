@@ -1,7 +1,7 @@
 //! RBAC end to end: the bootstrap policy exists and is enforced, bindings grant exactly
 //! what they name, and roles cannot escalate.
 
-mod common;
+use testenv as common;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};

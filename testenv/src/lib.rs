@@ -1,10 +1,12 @@
-//! Starts a real kube-apiserver process on a random loopback port with fresh certificates
-//! and an empty data dir, and hands out `kube` clients for it.
-
-#![allow(dead_code)]
+//! Test support shared by every crate's integration tests: starts a real kube-apiserver
+//! process on a random loopback port with fresh certificates and an empty data dir, and
+//! hands out `kube` clients for it.
+//!
+//! The binary is `$KUBE_APISERVER_BIN` when set, else the workspace's
+//! `target/release/kube-apiserver` (`cargo build --release -p kube-apiserver` makes it).
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,9 +24,26 @@ pub struct TestServer {
     ca_pem: String,
     ca_key: String,
     child: Child,
+    bin: PathBuf,
+    extra: Vec<String>,
 }
 
-fn free_port() -> u16 {
+/// The kube-apiserver binary tests start.
+pub fn apiserver_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("KUBE_APISERVER_BIN") {
+        return PathBuf::from(p);
+    }
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/kube-apiserver");
+    assert!(
+        p.exists(),
+        "{} is missing: build it with `cargo build --release -p kube-apiserver` or set KUBE_APISERVER_BIN",
+        p.display()
+    );
+    p
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -53,7 +72,7 @@ fn ca_params() -> CertificateParams {
 }
 
 /// A client certificate and key for `user` in `groups`, signed by the CA.
-fn client_cert(ca_key: &str, user: &str, groups: &[&str]) -> (String, String) {
+pub fn client_cert(ca_key: &str, user: &str, groups: &[&str]) -> (String, String) {
     let issuer = rcgen::Issuer::new(ca_params(), KeyPair::from_pem(ca_key).expect("ca key"));
     let key = KeyPair::generate().expect("key");
     let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
@@ -99,9 +118,9 @@ fn pki() -> Pki {
 }
 
 /// Starts kube-apiserver over the certificates and data in `dir`.
-fn spawn(dir: &std::path::Path, port: u16, extra: &[&str], log: std::fs::File) -> Child {
+fn spawn(bin: &Path, dir: &Path, port: u16, extra: &[String], log: std::fs::File) -> Child {
     let path = |n: &str| -> PathBuf { dir.join(n) };
-    Command::new(env!("CARGO_BIN_EXE_kube-apiserver"))
+    Command::new(bin)
         .arg("--bind-address=127.0.0.1")
         .arg(format!("--secure-port={port}"))
         .arg(format!("--tls-cert-file={}", path("server.crt").display()))
@@ -124,6 +143,12 @@ impl TestServer {
     }
 
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_bin(&apiserver_bin(), extra)
+    }
+
+    /// Starts the given kube-apiserver binary with extra flags.
+    pub fn start_bin(bin: &Path, extra: &[&str]) -> Self {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let dir = tempfile::tempdir().expect("tempdir");
         let p = pki();
         let path = |n: &str| -> PathBuf { dir.path().join(n) };
@@ -132,7 +157,7 @@ impl TestServer {
         std::fs::write(path("server.key"), &p.server_key).expect("write");
         let port = free_port();
         let log = std::fs::File::create(path("apiserver.log")).expect("log");
-        let mut child = spawn(dir.path(), port, extra, log);
+        let mut child = spawn(bin, dir.path(), port, &extra, log);
         let kubeconfig = kubeconfig(port, &p.ca_pem, &p.admin_cert, &p.admin_key);
         std::fs::write(path("kubeconfig"), &kubeconfig).expect("write kubeconfig");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -157,6 +182,8 @@ impl TestServer {
             child,
             ca_pem: p.ca_pem,
             ca_key: p.ca_key,
+            bin: bin.to_path_buf(),
+            extra,
         }
     }
 
@@ -170,6 +197,17 @@ impl TestServer {
                 .await
                 .expect("config");
         kube::Client::try_from(cfg).expect("client")
+    }
+
+    /// A kubeconfig (YAML) for `user` in `groups`, with a fresh client certificate.
+    pub fn kubeconfig_as(&self, user: &str, groups: &[&str]) -> String {
+        let (cert, key) = client_cert(&self.ca_key, user, groups);
+        kubeconfig(self.port, &self.ca_pem, &cert, &key)
+    }
+
+    /// The cluster CA's certificate and key (PEM), to sign more credentials.
+    pub fn ca(&self) -> (&str, &str) {
+        (&self.ca_pem, &self.ca_key)
     }
 
     /// A client authenticating with a bearer token (no client certificate).
@@ -209,6 +247,16 @@ impl TestServer {
         }
     }
 
+    /// Where the admin kubeconfig is written.
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// The server's address, `https://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("apiserver.log")).unwrap_or_default()
     }
@@ -221,7 +269,7 @@ impl TestServer {
             .append(true)
             .open(self.dir.path().join("apiserver.log"))
             .expect("log");
-        self.child = spawn(self.dir.path(), self.port, &[], log);
+        self.child = spawn(&self.bin, self.dir.path(), self.port, &self.extra, log);
     }
 }
 

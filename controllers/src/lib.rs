@@ -1,0 +1,74 @@
+//! kube-controller-manager: the controllers that make declared state real.
+//!
+//! Each controller is one module on kube-runtime (watch -> reconcile -> act), talking to
+//! the API server only through the API, so the same binary runs against any Kubernetes
+//! API server. This file owns what they share: the options, the [`Context`] handed to
+//! every controller, and the table of controllers `--controllers` chooses from.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+pub mod options;
+
+pub use options::Options;
+
+/// What every controller gets: a client and the parsed flags.
+pub struct Context {
+    pub client: kube::Client,
+    pub options: Options,
+}
+
+/// A controller's entry point: runs until the process stops (or fails).
+pub type RunFn = fn(Arc<Context>) -> BoxFuture<'static, anyhow::Result<()>>;
+
+/// One controller: its upstream name (as `--controllers` spells it), whether upstream
+/// enables it by default, and how to run it.
+pub struct ControllerDescriptor {
+    pub name: &'static str,
+    pub enabled_by_default: bool,
+    pub run: RunFn,
+}
+
+/// Every controller this binary has, in upstream's names.
+pub fn controllers() -> Vec<ControllerDescriptor> {
+    vec![]
+}
+
+/// Whether `name` is enabled by `--controllers` (upstream semantics: `*` means the
+/// default set, `foo` enables foo, `-foo` disables it).
+pub fn is_enabled(spec: &[String], name: &str, enabled_by_default: bool) -> bool {
+    let mut star = false;
+    for s in spec {
+        if s == name {
+            return true;
+        }
+        if s.strip_prefix('-') == Some(name) {
+            return false;
+        }
+        if s == "*" {
+            star = true;
+        }
+    }
+    star && enabled_by_default
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controllers_flag() {
+        let spec = |s: &str| s.split(',').map(String::from).collect::<Vec<_>>();
+        assert!(is_enabled(&spec("*"), "deployment", true));
+        assert!(!is_enabled(&spec("*"), "bootstrap-signer", false));
+        assert!(is_enabled(
+            &spec("*,bootstrap-signer"),
+            "bootstrap-signer",
+            false
+        ));
+        assert!(!is_enabled(&spec("*,-deployment"), "deployment", true));
+        assert!(!is_enabled(&spec("job"), "deployment", true));
+        assert!(is_enabled(&spec("job"), "job", true));
+    }
+}

@@ -1,0 +1,71 @@
+//! The kube-controller-manager binary: parses flags, connects, and runs the enabled
+//! controllers (behind leader election when `--leader-elect`).
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use kube_controller_manager::{Context, Options, controllers, is_enabled};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let options = Options::parse();
+    init_tracing(options.verbosity);
+    let client = client(&options).await?;
+    let ctx = Arc::new(Context { client, options });
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in controllers() {
+        if !is_enabled(&ctx.options.controllers, c.name, c.enabled_by_default) {
+            tracing::info!(controller = c.name, "disabled");
+            continue;
+        }
+        tracing::info!(controller = c.name, "starting");
+        let name = c.name;
+        let fut = (c.run)(ctx.clone());
+        tasks.spawn(async move { (name, fut.await) });
+    }
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((name, Ok(()))) => tracing::info!(controller = name, "stopped"),
+            Ok((name, Err(e))) => anyhow::bail!("controller {name} failed: {e:#}"),
+            Err(e) => anyhow::bail!("controller task panicked: {e}"),
+        }
+    }
+    Ok(())
+}
+
+fn init_tracing(v: u8) {
+    let level = match v {
+        0..=1 => "info",
+        2..=4 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},hyper=info,tower=info,rustls=info"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn client(o: &Options) -> anyhow::Result<kube::Client> {
+    let mut config = match &o.kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading --kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .with_context(|| format!("loading --kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no --kubeconfig given and no in-cluster or default kubeconfig found")?,
+    };
+    if let Some(master) = &o.master {
+        config.cluster_url = master
+            .parse()
+            .with_context(|| format!("--master {master}"))?;
+    }
+    kube::Client::try_from(config).context("building the API client")
+}

@@ -1,0 +1,211 @@
+//! Command-line flags, with upstream kube-controller-manager's names and defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Parses Go-style durations as flags take them: `15s`, `5m`, `1h30m`, `500ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest == "0" {
+        return Ok(total);
+    }
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("missing unit in duration {s:?}"))?;
+        let value: f64 = rest[..n]
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}"))?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let secs = match &rest[..u] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            unit => return Err(format!("unknown unit {unit:?} in duration {s:?}")),
+        };
+        total += Duration::from_secs_f64(value * secs);
+        rest = &rest[u..];
+    }
+    Ok(total)
+}
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "kube-controller-manager",
+    about = "The Kubernetes controller manager, in Rust"
+)]
+pub struct Options {
+    /// Path to a kubeconfig file with authorization and master location information.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The address of the Kubernetes API server (overrides any value in kubeconfig).
+    #[arg(long)]
+    pub master: Option<String>,
+
+    /// Controllers to enable: '*' enables all on-by-default controllers, 'foo' enables
+    /// foo, '-foo' disables foo.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
+
+    /// Start a leader election client and gain leadership before running controllers.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub leader_elect: bool,
+
+    /// How long non-leaders wait after observing a renewal before trying to take over.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub leader_elect_lease_duration: std::time::Duration,
+
+    /// How long the leader retries renewing before giving up leadership.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub leader_elect_renew_deadline: std::time::Duration,
+
+    /// How long clients wait between attempts to acquire or renew leadership.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub leader_elect_retry_period: std::time::Duration,
+
+    /// The lock object's type (only `leases` is supported).
+    #[arg(long, default_value = "leases")]
+    pub leader_elect_resource_lock: String,
+
+    /// The lock object's name.
+    #[arg(long, default_value = "kube-controller-manager")]
+    pub leader_elect_resource_name: String,
+
+    /// The lock object's namespace.
+    #[arg(long, default_value = "kube-system")]
+    pub leader_elect_resource_namespace: String,
+
+    /// PEM CA certificate used to issue cluster-scoped certificates (CSR signing).
+    #[arg(long)]
+    pub cluster_signing_cert_file: Option<PathBuf>,
+
+    /// PEM CA private key used to sign cluster-scoped certificates.
+    #[arg(long)]
+    pub cluster_signing_key_file: Option<PathBuf>,
+
+    /// Validity of signed certificates.
+    #[arg(long, default_value = "8760h", value_parser = parse_duration)]
+    pub cluster_signing_duration: std::time::Duration,
+
+    /// PEM private key used to sign service account tokens (legacy token secrets).
+    #[arg(long)]
+    pub service_account_private_key_file: Option<PathBuf>,
+
+    /// Root CA published as `ca.crt` in `kube-root-ca.crt` ConfigMaps and token secrets.
+    #[arg(long)]
+    pub root_ca_file: Option<PathBuf>,
+
+    /// Use individual service account credentials for each controller.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub use_service_account_credentials: bool,
+
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_deployment_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_replicaset_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_rc_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_statefulset_syncs: usize,
+    #[arg(long, default_value_t = 2)]
+    pub concurrent_daemonset_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_job_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_cron_job_syncs: usize,
+    #[arg(long, default_value_t = 10)]
+    pub concurrent_namespace_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_endpoint_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_service_endpoint_syncs: usize,
+    #[arg(long, default_value_t = 20)]
+    pub concurrent_gc_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_serviceaccount_token_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_resource_quota_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_ttl_after_finished_syncs: usize,
+
+    /// How long a Node may go without a Lease renewal before it is marked unhealthy.
+    #[arg(long, default_value = "40s", value_parser = parse_duration)]
+    pub node_monitor_grace_period: std::time::Duration,
+
+    /// How often node health is checked.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub node_monitor_period: std::time::Duration,
+
+    /// Terminated pods kept before the pod garbage collector deletes the oldest.
+    #[arg(long, default_value_t = 12500)]
+    pub terminated_pod_gc_threshold: i64,
+
+    /// Whether the garbage collector runs.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub enable_garbage_collector: bool,
+
+    /// CIDR range for pods (used with --allocate-node-cidrs).
+    #[arg(long)]
+    pub cluster_cidr: Option<String>,
+
+    /// Whether to allocate pod CIDRs to nodes.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub allocate_node_cidrs: bool,
+
+    /// The port for HTTPS health and metrics (0 disables).
+    #[arg(long, default_value_t = 10257)]
+    pub secure_port: u16,
+
+    /// The address the health and metrics server binds to.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: String,
+
+    /// Log verbosity (upstream's -v).
+    #[arg(short = 'v', long = "v", default_value_t = 0)]
+    pub verbosity: u8,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5x").is_err());
+    }
+
+    #[test]
+    fn upstream_flags_parse() {
+        let o = Options::try_parse_from([
+            "kube-controller-manager",
+            "--kubeconfig=/tmp/k",
+            "--controllers=*,-deployment",
+            "--leader-elect=false",
+            "--node-monitor-grace-period=20s",
+            "-v=4",
+        ])
+        .expect("parse");
+        assert!(!o.leader_elect);
+        assert_eq!(o.controllers, vec!["*", "-deployment"]);
+        assert_eq!(o.node_monitor_grace_period, Duration::from_secs(20));
+        assert_eq!(o.verbosity, 4);
+    }
+}
