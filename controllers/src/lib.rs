@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
+pub mod common;
 pub mod options;
 
 pub use options::Options;

@@ -1,0 +1,94 @@
+//! Helpers every controller shares (the counterpart of upstream's
+//! `pkg/controller/controller_utils.go` and `controller_ref_manager.go`):
+//!
+//! - [`events`]: the core/v1 Event recorder (`SuccessfulCreate`, `ScalingReplicaSet`, ...);
+//! - [`controller_ref`]: controller ownerReferences, adoption and release of objects
+//!   (upstream's `ControllerRefManager`);
+//! - [`pods`]: pod predicates (active, ready, available), pods from templates, and
+//!   upstream's ranking of pods for deletion;
+//! - [`expectations`]: remembers the pods a controller created or deleted until its
+//!   watch cache has seen them, so a controller never creates duplicates;
+//! - here: label-selector matching for typed selectors, the host name, and time.
+
+pub mod controller_ref;
+pub mod events;
+pub mod expectations;
+pub mod pods;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::jiff::Timestamp;
+use machinery::labels::Selector;
+
+pub use controller_ref::{OwnerInfo, claim};
+pub use events::EventRecorder;
+pub use expectations::Expectations;
+
+/// The machine's host name (what upstream puts in leader identities and event sources).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The current time.
+pub fn now() -> Timestamp {
+    Timestamp::now()
+}
+
+/// Compiles a typed `metav1.LabelSelector` as upstream's `LabelSelectorAsSelector`: an
+/// empty selector matches everything; an invalid one is an error.
+pub fn selector(sel: &LabelSelector) -> Result<Selector, String> {
+    let value = serde_json::to_value(sel).map_err(|e| e.to_string())?;
+    Selector::from_label_selector(&value)
+}
+
+/// Like [`selector`], but `None` (no selector) matches nothing, as upstream's controllers
+/// treat a missing selector.
+pub fn selector_opt(sel: Option<&LabelSelector>) -> Option<Selector> {
+    sel.and_then(|s| selector(s).ok())
+}
+
+/// Whether `sel` matches the label map of an object.
+pub fn matches(sel: &Selector, labels: Option<&BTreeMap<String, String>>) -> bool {
+    let map: serde_json::Map<String, serde_json::Value> = labels
+        .map(|l| {
+            l.iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
+    sel.matches(&map)
+}
+
+/// `namespace/name`, the key upstream's work queues use.
+pub fn key(namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) if !ns.is_empty() => format!("{ns}/{name}"),
+        _ => name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_match_labels() {
+        let sel = LabelSelector {
+            match_labels: Some([("app".to_string(), "web".to_string())].into()),
+            ..Default::default()
+        };
+        let s = selector(&sel).expect("valid");
+        let labels: BTreeMap<String, String> = [("app".into(), "web".into())].into();
+        assert!(matches(&s, Some(&labels)));
+        assert!(!matches(&s, None));
+        let everything = selector(&LabelSelector::default()).expect("valid");
+        assert!(matches(&everything, None));
+        assert!(selector_opt(None).is_none());
+    }
+}
