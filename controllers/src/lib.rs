@@ -11,6 +11,8 @@ use futures::future::BoxFuture;
 
 pub mod common;
 pub mod options;
+pub mod endpoints;
+pub mod workqueue;
 
 pub use options::Options;
 
@@ -33,7 +35,13 @@ pub struct ControllerDescriptor {
 
 /// Every controller this binary has, in upstream's names.
 pub fn controllers() -> Vec<ControllerDescriptor> {
-    vec![]
+    vec![
+        ControllerDescriptor {
+            name: "endpoints",
+            enabled_by_default: true,
+            run: endpoints::run,
+        },
+    ]
 }
 
 /// Whether `name` is enabled by `--controllers` (upstream semantics: `*` means the
