@@ -1,0 +1,318 @@
+//! The scheduler cache: one `NodeInfo` per node (its node object, the pods on it and their
+//! aggregated requests, ports and images), the pods the scheduler has *assumed* onto a node
+//! before the binding is observed, and namespace labels. The scheduling cycle reads it in
+//! place (no per-pod snapshot copy); informer events and the binder update it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Node, Taint};
+
+use crate::podinfo::{NamespaceLabels, PodInfo};
+use crate::resources::Resource;
+use crate::selectors::Labels;
+
+/// Aggregated information about one node.
+#[derive(Clone, Debug, Default)]
+pub struct NodeInfo {
+    pub name: String,
+    /// `None` while pods are known on a node whose object has not been seen (or is gone).
+    pub node: Option<Arc<Node>>,
+    pub labels: Labels,
+    pub taints: Vec<Taint>,
+    pub unschedulable: bool,
+    pub allocatable: Resource,
+    pub requested: Resource,
+    pub non_zero_requested: Resource,
+    pub pods: Vec<Arc<PodInfo>>,
+    /// Pods here with any pod (anti-)affinity term.
+    pub pods_with_affinity: usize,
+    /// (hostIP, protocol, port) in use.
+    pub used_ports: Vec<(String, String, i32)>,
+    /// Normalized image name -> size in bytes.
+    pub images: HashMap<String, i64>,
+}
+
+impl NodeInfo {
+    pub fn new(node: Arc<Node>) -> Self {
+        let mut n = NodeInfo::default();
+        n.set_node(node);
+        n
+    }
+
+    pub fn set_node(&mut self, node: Arc<Node>) {
+        self.name = node.metadata.name.clone().unwrap_or_default();
+        self.labels = node.metadata.labels.clone().unwrap_or_default();
+        let spec = node.spec.as_ref();
+        self.taints = spec.and_then(|s| s.taints.clone()).unwrap_or_default();
+        self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        let status = node.status.as_ref();
+        self.allocatable = status
+            .and_then(|s| s.allocatable.as_ref().or(s.capacity.as_ref()))
+            .map(Resource::from_list)
+            .unwrap_or_default();
+        self.images.clear();
+        for img in status.and_then(|s| s.images.as_ref()).into_iter().flatten() {
+            for name in img.names.iter().flatten() {
+                self.images
+                    .insert(normalize_image(name), img.size_bytes.unwrap_or(0));
+            }
+        }
+        self.node = Some(node);
+    }
+
+    pub fn add_pod(&mut self, p: Arc<PodInfo>) {
+        self.requested.add(&p.requests);
+        self.non_zero_requested.add(&p.non_zero_requests);
+        self.used_ports.extend(p.host_ports.iter().cloned());
+        if p.has_affinity() {
+            self.pods_with_affinity += 1;
+        }
+        self.pods.push(p);
+    }
+
+    /// Removes the pod with this key; returns whether it was here.
+    pub fn remove_pod(&mut self, key_ns: &str, key_name: &str) -> bool {
+        let Some(i) = self
+            .pods
+            .iter()
+            .position(|p| p.namespace == key_ns && p.name == key_name)
+        else {
+            return false;
+        };
+        let p = self.pods.swap_remove(i);
+        self.requested.sub(&p.requests);
+        self.non_zero_requested.sub(&p.non_zero_requests);
+        for hp in &p.host_ports {
+            if let Some(j) = self.used_ports.iter().position(|u| u == hp) {
+                self.used_ports.swap_remove(j);
+            }
+        }
+        if p.has_affinity() {
+            self.pods_with_affinity -= 1;
+        }
+        true
+    }
+}
+
+/// Image names as the kubelet reports them: a missing tag means `:latest`.
+pub fn normalize_image(name: &str) -> String {
+    if name.contains('@') {
+        return name.to_string();
+    }
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if last.contains(':') {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    }
+}
+
+struct PodState {
+    node: String,
+    assumed: bool,
+}
+
+/// Nodes, the pods on them, and assumed pods.
+#[derive(Default)]
+pub struct Cache {
+    nodes: Vec<NodeInfo>,
+    index: HashMap<String, usize>,
+    pods: HashMap<String, PodState>,
+    /// How many nodes report each image (for ImageLocality's spread factor).
+    pub image_nodes: HashMap<String, usize>,
+    pub namespaces: NamespaceLabels,
+    /// Pods in the cluster with any (anti-)affinity term.
+    pub pods_with_affinity: usize,
+    /// Count of nodes that have a node object.
+    real_nodes: usize,
+}
+
+impl Cache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every node entry, including placeholders without a node object.
+    pub fn all(&self) -> &[NodeInfo] {
+        &self.nodes
+    }
+
+    /// Mutable access for the preemption dry run's cloned views.
+    pub fn node(&self, name: &str) -> Option<&NodeInfo> {
+        self.index.get(name).map(|i| &self.nodes[*i])
+    }
+
+    pub fn num_nodes(&self) -> usize {
+        self.real_nodes
+    }
+
+    fn entry(&mut self, name: &str) -> &mut NodeInfo {
+        let i = match self.index.get(name) {
+            Some(i) => *i,
+            None => {
+                self.nodes.push(NodeInfo {
+                    name: name.to_string(),
+                    ..Default::default()
+                });
+                self.index.insert(name.to_string(), self.nodes.len() - 1);
+                self.nodes.len() - 1
+            }
+        };
+        &mut self.nodes[i]
+    }
+
+    fn count_images(&mut self, images: &HashMap<String, i64>, delta: isize) {
+        for name in images.keys() {
+            let c = self.image_nodes.entry(name.clone()).or_default();
+            *c = c.saturating_add_signed(delta);
+        }
+    }
+
+    /// Adds or updates a node object.
+    pub fn upsert_node(&mut self, node: Arc<Node>) {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let old_images = self.node(&name).map(|n| n.images.clone());
+        let had = self.node(&name).is_some_and(|n| n.node.is_some());
+        if let Some(imgs) = old_images {
+            self.count_images(&imgs, -1);
+        }
+        let e = self.entry(&name);
+        e.set_node(node);
+        let imgs = e.images.clone();
+        self.count_images(&imgs, 1);
+        if !had {
+            self.real_nodes += 1;
+        }
+    }
+
+    /// Removes a node object; its pods stay accounted until they are deleted.
+    pub fn remove_node(&mut self, name: &str) {
+        let Some(&i) = self.index.get(name) else {
+            return;
+        };
+        let imgs = std::mem::take(&mut self.nodes[i].images);
+        self.count_images(&imgs, -1);
+        if self.nodes[i].node.take().is_some() {
+            self.real_nodes -= 1;
+        }
+        if self.nodes[i].pods.is_empty() {
+            self.nodes.swap_remove(i);
+            self.index.remove(name);
+            if i < self.nodes.len() {
+                let moved = self.nodes[i].name.clone();
+                self.index.insert(moved, i);
+            }
+        }
+    }
+
+    /// Records a pod bound (or being bound) to a node. Replaces any earlier version, so an
+    /// informer update confirms an assumed pod.
+    pub fn add_pod(&mut self, p: Arc<PodInfo>, node: &str, assumed: bool) {
+        let key = p.key();
+        self.remove_pod(&p.namespace, &p.name);
+        if p.has_affinity() {
+            self.pods_with_affinity += 1;
+        }
+        self.entry(node).add_pod(p);
+        self.pods.insert(
+            key,
+            PodState {
+                node: node.to_string(),
+                assumed,
+            },
+        );
+    }
+
+    /// Forgets a pod (deleted, or an assumed pod whose binding failed).
+    pub fn remove_pod(&mut self, ns: &str, name: &str) -> bool {
+        let key = format!("{ns}/{name}");
+        let Some(st) = self.pods.remove(&key) else {
+            return false;
+        };
+        if let Some(&i) = self.index.get(&st.node) {
+            let n = &mut self.nodes[i];
+            if let Some(p) = n.pods.iter().find(|p| p.namespace == ns && p.name == name)
+                && p.has_affinity()
+            {
+                self.pods_with_affinity -= 1;
+            }
+            n.remove_pod(ns, name);
+            if n.node.is_none() && n.pods.is_empty() {
+                self.remove_node(&st.node);
+            }
+        }
+        true
+    }
+
+    /// Whether the pod is in the cache and only assumed (binding not yet observed).
+    pub fn is_assumed(&self, ns: &str, name: &str) -> bool {
+        self.pods
+            .get(&format!("{ns}/{name}"))
+            .is_some_and(|s| s.assumed)
+    }
+
+    /// The node a cached pod is on.
+    pub fn pod_node(&self, ns: &str, name: &str) -> Option<&str> {
+        self.pods
+            .get(&format!("{ns}/{name}"))
+            .map(|s| s.node.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub fn node(name: &str) -> Arc<Node> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": name},
+                "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                           "images": [{"names": ["busybox"], "sizeBytes": 100}]}
+            }))
+            .expect("node"),
+        )
+    }
+
+    fn pod(name: &str, cpu: &str) -> Arc<PodInfo> {
+        PodInfo::new(Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]}
+            }))
+            .expect("pod"),
+        ))
+    }
+
+    #[test]
+    fn assume_confirm_forget() {
+        let mut c = Cache::new();
+        c.upsert_node(node("n1"));
+        c.add_pod(pod("a", "1"), "n1", true);
+        assert!(c.is_assumed("default", "a"));
+        assert_eq!(c.node("n1").map(|n| n.requested.milli_cpu), Some(1000));
+        // The informer observes the binding: replaces, does not double count.
+        c.add_pod(pod("a", "1"), "n1", false);
+        assert!(!c.is_assumed("default", "a"));
+        assert_eq!(c.node("n1").map(|n| n.requested.milli_cpu), Some(1000));
+        assert!(c.remove_pod("default", "a"));
+        assert_eq!(c.node("n1").map(|n| n.requested.milli_cpu), Some(0));
+        assert_eq!(c.image_nodes.get("busybox:latest"), Some(&1));
+    }
+
+    #[test]
+    fn pods_before_node_and_node_removal() {
+        let mut c = Cache::new();
+        c.add_pod(pod("a", "1"), "n2", false);
+        assert_eq!(c.num_nodes(), 0);
+        c.upsert_node(node("n2"));
+        assert_eq!(c.num_nodes(), 1);
+        assert_eq!(c.node("n2").map(|n| n.pods.len()), Some(1));
+        c.remove_node("n2");
+        assert_eq!(c.num_nodes(), 0);
+        c.remove_pod("default", "a");
+        assert!(c.node("n2").is_none());
+    }
+}

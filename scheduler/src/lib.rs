@@ -1,0 +1,16 @@
+//! The Kubernetes scheduler, in Rust.
+//!
+//! The core is usable without an API server: [`cache::Cache`] holds nodes and pods,
+//! [`algorithm::Algorithm`] runs one scheduling cycle of a [`config::Profile`]'s plugins
+//! over it, and [`preemption`] picks victims. [`queue`] orders pending pods. The
+//! [`scheduler`] module wires these to informers, the binding subresource, events and pod
+//! status, and [`leader`] and [`health`] provide leader election and the health endpoint.
+
+pub mod algorithm;
+pub mod cache;
+pub mod config;
+pub mod framework;
+pub mod plugins;
+pub mod podinfo;
+pub mod resources;
+pub mod selectors;
