@@ -10,7 +10,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 pub mod common;
+pub mod leaderelection;
 pub mod options;
+pub mod replicaset;
 pub mod endpoints;
 pub mod workqueue;
 
@@ -36,6 +38,16 @@ pub struct ControllerDescriptor {
 /// Every controller this binary has, in upstream's names.
 pub fn controllers() -> Vec<ControllerDescriptor> {
     vec![
+        ControllerDescriptor {
+            name: "replicaset",
+            enabled_by_default: true,
+            run: replicaset::run_replicaset,
+        },
+        ControllerDescriptor {
+            name: "replicationcontroller",
+            enabled_by_default: true,
+            run: replicaset::run_replicationcontroller,
+        },
         ControllerDescriptor {
             name: "endpoints",
             enabled_by_default: true,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
+use kube_controller_manager::leaderelection::{self, LeaderElector};
 use kube_controller_manager::{Context, Options, controllers, is_enabled};
 
 #[tokio::main]
@@ -13,6 +14,50 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(options.verbosity);
     let client = client(&options).await?;
     let ctx = Arc::new(Context { client, options });
+    if !ctx.options.leader_elect {
+        return run_until_signal(ctx).await;
+    }
+    if ctx.options.leader_elect_resource_lock != "leases" {
+        anyhow::bail!(
+            "--leader-elect-resource-lock={} is not supported (only leases)",
+            ctx.options.leader_elect_resource_lock
+        );
+    }
+    let mut elector = LeaderElector::new(ctx.client.clone(), election_config(&ctx.options));
+    elector.acquire().await;
+    let outcome = tokio::select! {
+        r = run_until_signal(ctx.clone()) => r,
+        () = elector.keep_renewing() => {
+            tracing::error!("leaderelection lost");
+            std::process::exit(1);
+        }
+    };
+    elector.release().await;
+    outcome
+}
+
+fn election_config(o: &Options) -> leaderelection::Config {
+    leaderelection::Config {
+        namespace: o.leader_elect_resource_namespace.clone(),
+        name: o.leader_elect_resource_name.clone(),
+        identity: leaderelection::identity(),
+        lease_duration: o.leader_elect_lease_duration,
+        renew_deadline: o.leader_elect_renew_deadline,
+        retry_period: o.leader_elect_retry_period,
+    }
+}
+
+/// Runs the controllers until SIGTERM/SIGINT (Ok) or until one fails (Err).
+async fn run_until_signal(ctx: Arc<Context>) -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = run_controllers(ctx) => r,
+        _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted, shutting down"); Ok(()) }
+        _ = term.recv() => { tracing::info!("terminated, shutting down"); Ok(()) }
+    }
+}
+
+async fn run_controllers(ctx: Arc<Context>) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     for c in controllers() {
         if !is_enabled(&ctx.options.controllers, c.name, c.enabled_by_default) {
@@ -31,6 +76,8 @@ async fn main() -> anyhow::Result<()> {
             Err(e) => anyhow::bail!("controller task panicked: {e}"),
         }
     }
+    // nothing enabled (or everything stopped): stay up like upstream, serving nothing
+    futures::future::pending::<()>().await;
     Ok(())
 }
 

@@ -65,6 +65,36 @@ pub fn matches(sel: &Selector, labels: Option<&BTreeMap<String, String>>) -> boo
     sel.matches(&map)
 }
 
+/// The error type kube-runtime reconcilers return: any error, with its context chain.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct ReconcileError(#[from] pub anyhow::Error);
+
+impl From<kube::Error> for ReconcileError {
+    fn from(e: kube::Error) -> Self {
+        Self(e.into())
+    }
+}
+
+/// The message of an API error as upstream prints it (`metav1.Status.message`), or the
+/// error's display for other failures.
+pub fn error_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether an API error is a 404 NotFound.
+pub fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// Whether an API error is a 409 Conflict or AlreadyExists.
+pub fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
 /// `namespace/name`, the key upstream's work queues use.
 pub fn key(namespace: Option<&str>, name: &str) -> String {
     match namespace {
