@@ -15,6 +15,7 @@ pub mod options;
 pub mod replicaset;
 pub mod endpoints;
 pub mod workqueue;
+pub mod endpointslice;
 
 pub use options::Options;
 
@@ -52,6 +53,11 @@ pub fn controllers() -> Vec<ControllerDescriptor> {
             name: "endpoints",
             enabled_by_default: true,
             run: endpoints::run,
+        },
+        ControllerDescriptor {
+            name: "endpointslice",
+            enabled_by_default: true,
+            run: endpointslice::run,
         },
     ]
 }
