@@ -12,5 +12,7 @@ pub mod config;
 pub mod framework;
 pub mod plugins;
 pub mod podinfo;
+pub mod preemption;
+pub mod queue;
 pub mod resources;
 pub mod selectors;
