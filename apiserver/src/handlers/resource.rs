@@ -103,6 +103,7 @@ async fn serve(
         }
         ("create", "eviction") => scale::evict(state, res, info, req).await,
         ("get", "" | "status") => {
+            consistent_read(state, res, query).await?;
             let obj = rest.get(res, ns, name)?;
             Ok(respond(
                 StatusCode::OK,
@@ -110,7 +111,12 @@ async fn serve(
                 accept,
             ))
         }
-        ("list", "") => list(state, res, ns, query, accept),
+        ("list", "") => {
+            if query.get("continue").is_none_or(str::is_empty) {
+                consistent_read(state, res, query).await?;
+            }
+            list(state, res, ns, query, accept)
+        }
         ("watch", "") => watch::serve(state, res.clone(), ns, name, query, accept).await,
         ("create", "") => {
             let body = read_body(req).await?;
@@ -415,6 +421,24 @@ pub(super) fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
         resource_version: query.get("resourceVersion").map(str::to_string),
         resource_version_match,
     })
+}
+
+/// A read without a resourceVersion is a consistent read: it must see every write
+/// acknowledged before it, on any API server (with etcd, the cache first catches up).
+pub(super) async fn consistent_read(
+    state: &Arc<AppState>,
+    res: &ResourceInfo,
+    query: &Query,
+) -> Result<(), ApiError> {
+    if query.get("resourceVersion").is_none_or(str::is_empty) {
+        state
+            .rest
+            .store
+            .sync()
+            .await
+            .map_err(|e| crate::rest::storage_error(res, "", e))?;
+    }
+    Ok(())
 }
 
 fn list(

@@ -154,6 +154,7 @@ pub async fn serve(
         None => Duration::from_secs(1800 + rand::random::<u64>() % 1800),
     };
     let pfx = prefix(&res, ns);
+    super::resource::consistent_read(state, &res, query).await?;
     let store = state.rest.store.clone();
     // initial state: for an unset or "0" resourceVersion, or sendInitialEvents=true
     let initial = match (send_initial, rv.as_deref()) {

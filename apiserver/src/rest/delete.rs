@@ -132,7 +132,9 @@ impl Rest {
         for _ in 0..5 {
             let current = self
                 .store
-                .get(&k)
+                .get_fresh(&k, 0)
+                .await
+                .map_err(|e| storage_error(res, name, e))?
                 .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
             let uid = current
                 .pointer("/metadata/uid")

@@ -408,7 +408,15 @@ impl Rest {
             )));
         }
         let k = key(res, ns, name);
-        let Some(current) = self.store.get(&k) else {
+        let min_rev = meta_str(&obj, "resourceVersion")
+            .parse::<u64>()
+            .unwrap_or(0);
+        let current = self
+            .store
+            .get_fresh(&k, min_rev)
+            .await
+            .map_err(|e| storage_error(res, name, e))?;
+        let Some(current) = current else {
             if sub.is_empty() && strategy::allow_create_on_update(res) {
                 return self.create(res, ns, obj, opts).await;
             }
@@ -549,7 +557,11 @@ impl Rest {
         // a patch is retried against the latest object when a concurrent write wins,
         // unless the patch itself pins a resourceVersion
         for _attempt in 0..5 {
-            let current = self.store.get(&k);
+            let current = self
+                .store
+                .get_fresh(&k, 0)
+                .await
+                .map_err(|e| storage_error(res, name, e))?;
             let Some(current) = current else {
                 if ty == BodyType::ApplyYaml && sub.is_empty() {
                     let applied = crate::negotiation::decode_object(

@@ -9,6 +9,8 @@
 //! HTTP or JSON shapes beyond `metadata.resourceVersion`.
 
 mod backend;
+pub mod etcd;
+mod follower;
 mod sqlite;
 mod writer;
 
@@ -112,13 +114,29 @@ pub struct Store {
 }
 
 pub(super) struct Inner {
-    /// Writes go through one committer task, which batches them (group commit).
-    writes: mpsc::Sender<writer::WriteReq>,
+    engine: Engine,
     state: RwLock<State>,
-    backend: Arc<dyn Backend>,
     events: broadcast::Sender<Arc<Event>>,
+    /// The revision the in-memory state has reached, for waiters.
+    applied: tokio::sync::watch::Sender<u64>,
     history_limit: usize,
 }
+
+/// Where the truth lives.
+enum Engine {
+    /// This process owns the data: writes go through one committer task, which batches
+    /// them (group commit) into the embedded backend.
+    Embedded {
+        writes: mpsc::Sender<writer::WriteReq>,
+        backend: Arc<dyn Backend>,
+    },
+    /// etcd owns the data: writes are etcd transactions, and the in-memory state follows
+    /// etcd's watch (so writes of other API servers show up too).
+    Etcd(Arc<etcd::Etcd>),
+}
+
+/// How long a consistent read waits for the watch cache to reach etcd's revision.
+const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// A list result at one revision.
 #[derive(Debug, Clone)]
@@ -217,17 +235,99 @@ impl Store {
                 json_line: Default::default(),
             }));
         }
-        let (events, _) = broadcast::channel(16_384);
         let (writes, queue) = mpsc::channel(writer::MAX_BATCH * 4);
-        let inner = Arc::new(Inner {
-            writes,
-            state: RwLock::new(state),
-            backend,
-            events,
+        let inner = Arc::new(Inner::new(
+            Engine::Embedded { writes, backend },
+            state,
             history_limit,
-        });
+        ));
         tokio::spawn(writer::run(inner.clone(), queue));
         Ok(Store { inner })
+    }
+
+    /// Opens a store over etcd: loads the state (with up to `history_limit` revisions of
+    /// history when etcd still has them, so watches resume across restarts), then follows
+    /// etcd's watch.
+    pub async fn open_etcd(etcd: etcd::Etcd, history_limit: usize) -> Result<Self, StorageError> {
+        let etcd = Arc::new(etcd);
+        let current = etcd.current_revision().await?;
+        // etcd's first revision is 1: a young etcd's whole history can be replayed
+        let base = current.saturating_sub(history_limit as u64).max(1);
+        let (at, items) = match etcd.list_all(base).await {
+            Ok(loaded) => loaded,
+            // compacted past `base`: start from the latest state
+            Err(_) => etcd.list_all(0).await?,
+        };
+        let mut state = State {
+            rev: at,
+            compacted: at,
+            ..State::default()
+        };
+        for item in items {
+            state.objects.insert(
+                item.key,
+                Entry {
+                    rev: item.rev,
+                    value: Arc::new(item.value),
+                },
+            );
+        }
+        let inner = Arc::new(Inner::new(Engine::Etcd(etcd.clone()), state, history_limit));
+        tokio::spawn(follower::run(inner.clone(), etcd, at));
+        let store = Store { inner };
+        store.wait_applied(current, SYNC_TIMEOUT * 10).await?;
+        Ok(store)
+    }
+
+    /// Waits until the in-memory state has reached `rev`.
+    async fn wait_applied(
+        &self,
+        rev: u64,
+        timeout: std::time::Duration,
+    ) -> Result<(), StorageError> {
+        let mut rx = self.inner.applied.subscribe();
+        match tokio::time::timeout(timeout, rx.wait_for(|r| *r >= rev)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(StorageError::TooLarge {
+                requested: rev,
+                current: self.current_revision(),
+            }),
+        }
+    }
+
+    /// `get` for a write about to compare and swap: with etcd, when the cached copy is
+    /// missing or older than `min_rev` (another API server wrote since), the cache first
+    /// catches up with etcd. The embedded store's memory is always current.
+    pub async fn get_fresh(
+        &self,
+        key: &str,
+        min_rev: u64,
+    ) -> Result<Option<Arc<Value>>, StorageError> {
+        let cached = self
+            .read()
+            .objects
+            .get(key)
+            .map(|e| (e.rev, e.value.clone()));
+        match cached {
+            Some((rev, v)) if rev >= min_rev => Ok(Some(v)),
+            _ if matches!(self.inner.engine, Engine::Embedded { .. }) => Ok(self.get(key)),
+            _ => {
+                self.sync().await?;
+                Ok(self.get(key))
+            }
+        }
+    }
+
+    /// Makes the next reads consistent: with etcd, waits until the in-memory state has
+    /// caught up with etcd's current revision (writes of other API servers included), as
+    /// upstream's consistent reads from the watch cache do. Free with the embedded store,
+    /// where memory is the truth.
+    pub async fn sync(&self) -> Result<(), StorageError> {
+        let Engine::Etcd(etcd) = &self.inner.engine else {
+            return Ok(());
+        };
+        let rev = etcd.current_revision().await?;
+        self.wait_applied(rev, SYNC_TIMEOUT).await
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -249,8 +349,12 @@ impl Store {
         self.read().objects.get(key).map(|e| e.value.clone())
     }
 
-    /// Hands a write to the committer and waits for its outcome.
+    /// Writes through the engine and waits for the outcome.
     async fn write(&self, key: &str, op: writer::Op) -> Result<Arc<Value>, StorageError> {
+        let writes = match &self.inner.engine {
+            Engine::Embedded { writes, .. } => writes,
+            Engine::Etcd(etcd) => return self.write_etcd(etcd, key, op).await,
+        };
         let (reply, outcome) = tokio::sync::oneshot::channel();
         let req = writer::WriteReq {
             key: key.to_string(),
@@ -259,7 +363,7 @@ impl Store {
         };
         let stopped =
             || StorageError::Backend(BackendError::Other("the storage committer stopped".into()));
-        self.inner.writes.send(req).await.map_err(|_| stopped())?;
+        writes.send(req).await.map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
     }
 
@@ -439,11 +543,104 @@ impl Store {
             }
             st.compacted = st.compacted.max(target);
         }
-        let backend = self.inner.backend.clone();
-        tokio::task::spawn_blocking(move || backend.compact(target))
-            .await
-            .map_err(|e| BackendError::Other(e.to_string()))??;
+        match &self.inner.engine {
+            Engine::Embedded { backend, .. } => {
+                let backend = backend.clone();
+                tokio::task::spawn_blocking(move || backend.compact(target))
+                    .await
+                    .map_err(|e| BackendError::Other(e.to_string()))??;
+            }
+            Engine::Etcd(etcd) => etcd.compact(target).await?,
+        }
         Ok(())
+    }
+
+    /// One write as an etcd transaction. The answer waits until the in-memory state has
+    /// seen the write, so a client reads its own writes from this server.
+    async fn write_etcd(
+        &self,
+        etcd: &etcd::Etcd,
+        key: &str,
+        op: writer::Op,
+    ) -> Result<Arc<Value>, StorageError> {
+        let outcome = match op {
+            writer::Op::Create(obj) => etcd.create(key, &obj).await.map(|rev| (rev, obj)),
+            writer::Op::Update { expected, obj } => {
+                let current = self.read().objects.get(key).cloned();
+                if let Some(cur) = current
+                    && cur.rev == expected
+                    && *cur.value == obj_without_rv(&obj, &cur.value)
+                {
+                    return Ok(cur.value);
+                }
+                etcd.update(key, expected, &obj).await.map(|rev| (rev, obj))
+            }
+            writer::Op::Delete { expected } => etcd.delete(key, expected).await,
+        };
+        let (rev, mut written) = match outcome {
+            Ok(done) => done,
+            Err(e) => {
+                // let the caller's retry read what made the compare fail
+                if let StorageError::Conflict { actual, .. } = &e {
+                    let _ = self.wait_applied(*actual, SYNC_TIMEOUT).await;
+                }
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.wait_applied(rev, SYNC_TIMEOUT).await {
+            tracing::warn!(%key, rev, error = %e, "the watch cache is behind a write it made");
+        }
+        if let Some(e) = self.read().objects.get(key)
+            && e.rev == rev
+        {
+            return Ok(e.value.clone());
+        }
+        set_resource_version(&mut written, rev);
+        Ok(Arc::new(written))
+    }
+}
+
+impl Inner {
+    fn new(engine: Engine, state: State, history_limit: usize) -> Self {
+        let (events, _) = broadcast::channel(16_384);
+        let (applied, _) = tokio::sync::watch::channel(state.rev);
+        Inner {
+            engine,
+            state: RwLock::new(state),
+            events,
+            applied,
+            history_limit,
+        }
+    }
+
+    /// Applies one committed change to memory and tells watchers. Called with the state
+    /// lock held, so a watcher that snapshots history and then subscribes can never miss
+    /// or double-see an event.
+    fn apply(&self, st: &mut State, ev: &Arc<Event>) {
+        st.rev = st.rev.max(ev.rev);
+        st.last_change
+            .insert(resource_of(&ev.key).to_string(), ev.rev);
+        match ev.kind {
+            EventType::Deleted => {
+                st.objects.remove(&ev.key);
+            }
+            _ => {
+                st.objects.insert(
+                    ev.key.clone(),
+                    Entry {
+                        rev: ev.rev,
+                        value: ev.object.clone(),
+                    },
+                );
+            }
+        }
+        st.history.push_back(ev.clone());
+        let _ = self.events.send(ev.clone());
+        while st.history.len() > self.history_limit {
+            if let Some(old) = st.history.pop_front() {
+                st.compacted = old.rev;
+            }
+        }
     }
 }
 

@@ -1,56 +1,121 @@
+//! One suite for both backends: each `suite!` test runs against the embedded store and
+//! against a real etcd started for it (Debian's `etcd-server`). Revisions are compared
+//! relative to where the store started, since a fresh etcd is already at revision 1.
+
 use std::sync::Arc;
 
 use serde_json::json;
 
 use super::*;
 
-async fn store() -> Store {
+async fn embedded() -> Store {
     let backend = SqliteBackend::in_memory().expect("db");
     Store::open(Arc::new(backend), 1000).await.expect("open")
+}
+
+fn etcd_config(etcd: &testenv::Etcd) -> etcd::EtcdConfig {
+    etcd::EtcdConfig {
+        servers: vec![etcd.endpoint.clone()],
+        prefix: "/registry".into(),
+        ..Default::default()
+    }
+}
+
+async fn on(etcd: &testenv::Etcd) -> Store {
+    let conn = etcd::Etcd::connect(&etcd_config(etcd))
+        .await
+        .expect("connect");
+    Store::open_etcd(conn, 1000).await.expect("open on etcd")
+}
+
+/// Runs `$name(store)` once per backend.
+macro_rules! suite {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$name(super::embedded().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn etcd() {
+                let etcd = testenv::Etcd::start();
+                super::$name(super::on(&etcd).await).await;
+            }
+        }
+    };
 }
 
 fn obj(name: &str, v: i64) -> Value {
     json!({"metadata": {"name": name}, "data": {"v": v}})
 }
 
-#[tokio::test]
-async fn create_update_delete_with_cas() {
-    let s = store().await;
+fn rv(o: &Value) -> u64 {
+    o["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .expect("a resourceVersion")
+}
+
+suite!(create_update_delete_with_cas);
+async fn create_update_delete_with_cas(s: Store) {
+    let r0 = s.current_revision();
     let a = s
         .create("/registry/cm/ns/a", obj("a", 1))
         .await
         .expect("create");
-    assert_eq!(a["metadata"]["resourceVersion"], "1");
+    assert_eq!(rv(&a), r0 + 1);
     assert!(matches!(
         s.create("/registry/cm/ns/a", obj("a", 1)).await,
         Err(StorageError::AlreadyExists(_))
     ));
     let b = s
-        .update("/registry/cm/ns/a", 1, obj("a", 2))
+        .update("/registry/cm/ns/a", r0 + 1, obj("a", 2))
         .await
         .expect("update");
-    assert_eq!(b["metadata"]["resourceVersion"], "2");
+    assert_eq!(rv(&b), r0 + 2);
+    assert_eq!(s.get("/registry/cm/ns/a").map(|o| rv(&o)), Some(r0 + 2));
+    // an update that changes nothing makes no revision
+    let same = s
+        .update("/registry/cm/ns/a", r0 + 2, obj("a", 2))
+        .await
+        .expect("no-op update");
+    assert_eq!(rv(&same), r0 + 2);
     assert!(matches!(
-        s.update("/registry/cm/ns/a", 1, obj("a", 3)).await,
+        s.update("/registry/cm/ns/a", r0 + 1, obj("a", 3)).await,
+        Err(StorageError::Conflict { actual, .. }) if actual == r0 + 2
+    ));
+    assert!(matches!(
+        s.delete("/registry/cm/ns/a", Some(r0 + 1)).await,
         Err(StorageError::Conflict { .. })
     ));
     assert!(matches!(
-        s.delete("/registry/cm/ns/a", Some(1)).await,
-        Err(StorageError::Conflict { .. })
+        s.update("/registry/cm/ns/missing", r0, obj("missing", 1))
+            .await,
+        Err(StorageError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.delete("/registry/cm/ns/missing", None).await,
+        Err(StorageError::NotFound(_))
     ));
     let gone = s
-        .delete("/registry/cm/ns/a", Some(2))
+        .delete("/registry/cm/ns/a", Some(r0 + 2))
         .await
         .expect("delete");
-    assert_eq!(gone["metadata"]["resourceVersion"], "3");
+    assert_eq!(rv(&gone), r0 + 3);
+    assert_eq!(gone["data"]["v"], 2, "a delete answers with the last state");
     assert!(s.get("/registry/cm/ns/a").is_none());
-    assert_eq!(s.last_change("cm"), 3);
+    assert_eq!(s.last_change("cm"), r0 + 3);
     assert_eq!(s.last_change("roles"), 0);
+    assert!(matches!(
+        s.list("/registry/cm/", None, ReadAt::Exact(r0 + 100), None, |_| {
+            true
+        }),
+        Err(StorageError::TooLarge { .. })
+    ));
 }
 
-#[tokio::test]
-async fn lists_paginate_at_a_fixed_revision() {
-    let s = store().await;
+suite!(lists_paginate_at_a_fixed_revision);
+async fn lists_paginate_at_a_fixed_revision(s: Store) {
     for i in 0..5 {
         s.create(&format!("/registry/cm/ns/o{i}"), obj(&format!("o{i}"), i))
             .await
@@ -89,32 +154,43 @@ async fn lists_paginate_at_a_fixed_revision() {
     assert_eq!(latest.items.len(), 5);
 }
 
-#[tokio::test]
-async fn watch_replays_history_then_follows() {
-    let s = store().await;
+suite!(watch_replays_history_then_follows);
+async fn watch_replays_history_then_follows(s: Store) {
+    let r0 = s.current_revision();
     s.create("/registry/cm/ns/a", obj("a", 1))
         .await
         .expect("create");
     s.create("/registry/cm/other/b", obj("b", 1))
         .await
         .expect("create");
-    s.update("/registry/cm/ns/a", 1, obj("a", 2))
+    s.update("/registry/cm/ns/a", r0 + 1, obj("a", 2))
         .await
         .expect("update");
-    let mut w = s.watch("/registry/cm/ns/", 0).expect("watch");
+    let mut w = s.watch("/registry/cm/ns/", r0).expect("watch");
     let e1 = w.next().await.expect("e1");
-    assert_eq!((e1.kind, e1.rev), (EventType::Added, 1));
+    assert_eq!((e1.kind, e1.rev), (EventType::Added, r0 + 1));
     let e2 = w.next().await.expect("e2");
-    assert_eq!((e2.kind, e2.rev), (EventType::Modified, 3));
+    assert_eq!((e2.kind, e2.rev), (EventType::Modified, r0 + 3));
+    assert_eq!(
+        e2.prev.as_ref().map(|p| p["data"]["v"].clone()),
+        Some(json!(1))
+    );
     s.delete("/registry/cm/ns/a", None).await.expect("delete");
     let e3 = w.next().await.expect("e3");
     assert_eq!(e3.kind, EventType::Deleted);
-    assert_eq!(e3.object["metadata"]["resourceVersion"], "4");
+    assert_eq!(rv(&e3.object), r0 + 4);
+    // a watch from the middle of history replays only what came after
+    let mut late = s.watch("/registry/cm/", r0 + 2).expect("watch");
+    let revs: Vec<u64> = [late.next().await, late.next().await]
+        .into_iter()
+        .map(|e| e.expect("event").rev)
+        .collect();
+    assert_eq!(revs, vec![r0 + 3, r0 + 4]);
 }
 
-#[tokio::test]
-async fn compacted_history_is_gone() {
-    let s = store().await;
+suite!(compacted_history_is_gone);
+async fn compacted_history_is_gone(s: Store) {
+    let r0 = s.current_revision();
     for i in 0..10 {
         s.create(&format!("/registry/cm/ns/o{i}"), obj("o", i))
             .await
@@ -122,10 +198,18 @@ async fn compacted_history_is_gone() {
     }
     s.compact(3).await.expect("compact");
     assert!(matches!(
-        s.watch("/registry/", 2),
+        s.watch("/registry/", r0 + 2),
         Err(StorageError::Compacted { .. })
     ));
-    assert!(s.watch("/registry/", 8).is_ok());
+    assert!(matches!(
+        s.list("/registry/", None, ReadAt::Exact(r0 + 2), None, |_| true),
+        Err(StorageError::Compacted { .. })
+    ));
+    assert!(s.watch("/registry/", r0 + 8).is_ok());
+    // writes go on after a compaction
+    s.create("/registry/cm/ns/after", obj("after", 1))
+        .await
+        .expect("create after compaction");
 }
 
 #[tokio::test]
@@ -158,10 +242,10 @@ async fn survives_reopen() {
     assert_eq!(c["metadata"]["resourceVersion"], "4");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writers_are_batched_in_order() {
-    let s = store().await;
-    let mut w = s.watch("/registry/", 0).expect("watch");
+suite!(concurrent_writers_are_batched_in_order);
+async fn concurrent_writers_are_batched_in_order(s: Store) {
+    let r0 = s.current_revision();
+    let mut w = s.watch("/registry/", r0).expect("watch");
     let mut tasks = Vec::new();
     for i in 0..64 {
         let s = s.clone();
@@ -199,18 +283,17 @@ async fn concurrent_writers_are_batched_in_order() {
         }
     }
     assert_eq!(wins, 1);
-    let mut last = 0;
+    let mut last = r0;
     for _ in 0..65 {
         let ev = w.next().await.expect("event");
         assert_eq!(ev.rev, last + 1, "revisions are consecutive and in order");
         last = ev.rev;
     }
-    assert_eq!(s.current_revision(), 65);
+    assert_eq!(s.current_revision(), r0 + 65);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_write_does_not_wedge_the_store() {
-    let s = store().await;
+suite!(a_cancelled_write_does_not_wedge_the_store);
+async fn a_cancelled_write_does_not_wedge_the_store(s: Store) {
     // writers whose callers go away mid-commit (a client hanging up)
     for i in 0..32 {
         let s2 = s.clone();
@@ -232,4 +315,79 @@ async fn a_cancelled_write_does_not_wedge_the_store() {
         .and_then(|r| r.parse().ok())
         .expect("rv");
     assert_eq!(rev, s.current_revision());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_reopen_keeps_revisions_and_history() {
+    let etcd = testenv::Etcd::start();
+    let (r0, b_rev) = {
+        let s = on(&etcd).await;
+        let r0 = s.current_revision();
+        s.create("/registry/cm/ns/a", obj("a", 1))
+            .await
+            .expect("create");
+        let b = s
+            .create("/registry/cm/ns/b", obj("b", 1))
+            .await
+            .expect("create");
+        s.delete("/registry/cm/ns/b", None).await.expect("delete");
+        (r0, rv(&b))
+    };
+    let s = on(&etcd).await;
+    assert_eq!(s.current_revision(), r0 + 3);
+    assert!(s.get("/registry/cm/ns/a").is_some());
+    assert!(s.get("/registry/cm/ns/b").is_none());
+    // a watcher resuming from before the restart misses nothing
+    let mut w = s.watch("/registry/cm/", b_rev - 1).expect("resume");
+    let e = w.next().await.expect("added");
+    assert_eq!((e.kind, e.rev), (EventType::Added, b_rev));
+    let e = w.next().await.expect("deleted");
+    assert_eq!((e.kind, e.rev), (EventType::Deleted, b_rev + 1));
+    let c = s
+        .create("/registry/cm/ns/c", obj("c", 1))
+        .await
+        .expect("create");
+    assert_eq!(rv(&c), r0 + 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_etcd_agree() {
+    let etcd = testenv::Etcd::start();
+    let a = on(&etcd).await;
+    let b = on(&etcd).await;
+    let mut wb = b
+        .watch("/registry/cm/", b.current_revision())
+        .expect("watch on b");
+    let made = a
+        .create("/registry/cm/ns/x", obj("x", 1))
+        .await
+        .expect("create on a");
+    let seen = wb.next().await.expect("b sees a's write");
+    assert_eq!(seen.rev, rv(&made), "both speak the same resourceVersion");
+    // a consistent read on b sees a's writes at once
+    let upd = a
+        .update("/registry/cm/ns/x", rv(&made), obj("x", 2))
+        .await
+        .expect("update on a");
+    b.sync().await.expect("sync");
+    assert_eq!(b.get("/registry/cm/ns/x").map(|o| rv(&o)), Some(rv(&upd)));
+    // b writing from a stale revision loses the compare-and-swap
+    assert!(matches!(
+        b.update("/registry/cm/ns/x", rv(&made), obj("x", 3)).await,
+        Err(StorageError::Conflict { .. })
+    ));
+    // b creating what a created is refused
+    assert!(matches!(
+        b.create("/registry/cm/ns/x", obj("x", 9)).await,
+        Err(StorageError::AlreadyExists(_))
+    ));
+    // upstream's key layout, and no resourceVersion inside the stored value
+    let mut kv = etcd_client::Client::connect([etcd.endpoint.as_str()], None)
+        .await
+        .expect("raw client");
+    let got = kv.get("/registry/cm/ns/x", None).await.expect("raw get");
+    let raw: Value = serde_json::from_slice(got.kvs()[0].value()).expect("json value");
+    assert_eq!(raw["data"]["v"], 2);
+    assert!(raw["metadata"].get("resourceVersion").is_none());
+    assert_eq!(got.kvs()[0].mod_revision() as u64, rv(&upd));
 }

@@ -146,7 +146,10 @@ async fn commit(inner: &Arc<Inner>, batch: Vec<WriteReq>) {
             value: (ev.kind != EventType::Deleted).then(|| (*ev.object).clone()),
         })
         .collect();
-    let backend = inner.backend.clone();
+    let super::Engine::Embedded { backend, .. } = &inner.engine else {
+        return;
+    };
+    let backend = backend.clone();
     let persisted = match tokio::task::spawn_blocking(move || backend.append(records)).await {
         Ok(r) => r,
         Err(e) => Err(BackendError::Other(format!(
@@ -166,33 +169,9 @@ async fn commit(inner: &Arc<Inner>, batch: Vec<WriteReq>) {
     {
         let mut st = inner.state.write().unwrap_or_else(|e| e.into_inner());
         for (_, ev) in &changes {
-            st.rev = ev.rev;
-            let resource = super::resource_of(&ev.key).to_string();
-            st.last_change.insert(resource, ev.rev);
-            match ev.kind {
-                EventType::Deleted => {
-                    st.objects.remove(&ev.key);
-                }
-                _ => {
-                    st.objects.insert(
-                        ev.key.clone(),
-                        Entry {
-                            rev: ev.rev,
-                            value: ev.object.clone(),
-                        },
-                    );
-                }
-            }
-            st.history.push_back(ev.clone());
-            // published under the state lock so a watcher that snapshots history and
-            // then subscribes can never miss or double-see an event
-            let _ = inner.events.send(ev.clone());
+            inner.apply(&mut st, ev);
         }
-        while st.history.len() > inner.history_limit {
-            if let Some(old) = st.history.pop_front() {
-                st.compacted = old.rev;
-            }
-        }
+        let _ = inner.applied.send_replace(st.rev);
     }
     for (reply, ev) in changes {
         let _ = reply.send(Ok(ev.object.clone()));
