@@ -164,7 +164,7 @@ pub fn generate_pod_status(pod: &Pod, inputs: &StatusInputs<'_>) -> PodStatus {
             None => inputs.host_ips.to_vec(),
         };
     }
-    let start_time = old.start_time.clone().unwrap_or_else(|| Time(inputs.now));
+    let start_time = old.start_time.clone().unwrap_or(Time(inputs.now));
 
     PodStatus {
         phase: Some(phase),
