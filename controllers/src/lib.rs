@@ -16,6 +16,7 @@ pub mod replicaset;
 pub mod endpoints;
 pub mod workqueue;
 pub mod endpointslice;
+pub mod endpointslice_mirroring;
 
 pub use options::Options;
 
@@ -58,6 +59,11 @@ pub fn controllers() -> Vec<ControllerDescriptor> {
             name: "endpointslice",
             enabled_by_default: true,
             run: endpointslice::run,
+        },
+        ControllerDescriptor {
+            name: "endpointslice-mirroring",
+            enabled_by_default: true,
+            run: endpointslice_mirroring::run,
         },
     ]
 }

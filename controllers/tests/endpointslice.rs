@@ -153,3 +153,86 @@ async fn slices_follow_pods() {
         );
     }
 }
+
+#[tokio::test]
+async fn selectorless_endpoints_are_mirrored() {
+    let c = Cluster::start("endpointslice-mirroring").await;
+    c.namespace("mir").await;
+    let services: Api<Service> = Api::namespaced(c.client.clone(), "mir");
+    let endpoints: Api<k8s_openapi::api::core::v1::Endpoints> =
+        Api::namespaced(c.client.clone(), "mir");
+    let slices: Api<EndpointSlice> = Api::namespaced(c.client.clone(), "mir");
+    let pp = PostParams::default();
+    let svc: Service = obj(json!({
+        "metadata": {"name": "ext"},
+        "spec": {"ports": [{"name": "db", "port": 5432}]},
+    }));
+    services.create(&pp, &svc).await.expect("service");
+    let eps = obj(json!({
+        "metadata": {"name": "ext", "labels": {"team": "data"}},
+        "subsets": [{"addresses": [{"ip": "192.168.5.1"}],
+                     "notReadyAddresses": [{"ip": "192.168.5.2"}],
+                     "ports": [{"name": "db", "port": 5432}]}],
+    }));
+    let eps = endpoints.create(&pp, &eps).await.expect("endpoints");
+    let got = c
+        .wait_for("mirrored slice", || async {
+            let s = slices_of(&slices, "ext").await;
+            (s.len() == 1 && s[0].endpoints.len() == 2).then_some(s)
+        })
+        .await;
+    let s = &got[0];
+    let labels = s.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("endpointslice.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("endpointslicemirroring-controller.k8s.io")
+    );
+    assert_eq!(labels.get("team").map(String::as_str), Some("data"));
+    let owner = &s.metadata.owner_references.clone().unwrap_or_default()[0];
+    assert_eq!(
+        (owner.kind.as_str(), Some(owner.uid.clone())),
+        ("Endpoints", eps.metadata.uid)
+    );
+    let mut ready: Vec<(String, bool)> = s
+        .endpoints
+        .iter()
+        .map(|e| {
+            let r = e.conditions.clone().and_then(|c| c.ready).unwrap_or(false);
+            (e.addresses[0].clone(), r)
+        })
+        .collect();
+    ready.sort();
+    assert_eq!(
+        ready,
+        [("192.168.5.1".into(), true), ("192.168.5.2".into(), false)]
+    );
+
+    // a selector on the service ends the mirroring
+    let patch = json!({"spec": {"selector": {"app": "db"}}});
+    services
+        .patch(
+            "ext",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .expect("add selector");
+    c.wait_for("mirrored slice removed", || async {
+        slices_of(&slices, "ext").await.is_empty().then_some(())
+    })
+    .await;
+
+    // the apiserver's kubernetes Endpoints carry skip-mirror: never mirrored
+    let default: Api<EndpointSlice> = Api::namespaced(c.client.clone(), "default");
+    for s in slices_of(&default, "kubernetes").await {
+        let labels = s.metadata.labels.unwrap_or_default();
+        assert_ne!(
+            labels
+                .get("endpointslice.kubernetes.io/managed-by")
+                .map(String::as_str),
+            Some("endpointslicemirroring-controller.k8s.io")
+        );
+    }
+}

@@ -25,12 +25,12 @@ use reconcile::{CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL};
 /// Per service, the slices written and the resourceVersion written (None: deleted),
 /// until the informer has caught up.
 #[derive(Default)]
-struct SliceTracker {
+pub(crate) struct SliceTracker {
     written: Mutex<HashMap<String, HashMap<String, Option<u64>>>>,
 }
 
 impl SliceTracker {
-    fn record(&self, svc: &str, slice: &str, rv: Option<&str>) {
+    pub(crate) fn record(&self, svc: &str, slice: &str, rv: Option<&str>) {
         let rv = rv.map(|r| r.parse::<u64>().unwrap_or(u64::MAX));
         let mut w = self.written.lock().unwrap_or_else(|p| p.into_inner());
         w.entry(svc.to_string())
@@ -39,7 +39,7 @@ impl SliceTracker {
     }
 
     /// Whether the cache shows everything written for `svc`; forgets what it shows.
-    fn caught_up(&self, svc: &str, cached: &[EndpointSlice]) -> bool {
+    pub(crate) fn caught_up(&self, svc: &str, cached: &[EndpointSlice]) -> bool {
         let mut w = self.written.lock().unwrap_or_else(|p| p.into_inner());
         let Some(expect) = w.get_mut(svc) else {
             return true;
@@ -203,8 +203,6 @@ impl Controller {
         let pod_refs: Vec<&Pod> = selected.iter().map(|p| p.as_ref()).collect();
         let trigger = self.triggers.compute(key, &svc, &pod_refs);
         let plan = reconcile::plan(&svc, &pod_refs, existing, &|n| self.zone_of(n));
-        let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), ns);
-        let pp = PostParams::default();
         let annotate = |s: &mut EndpointSlice| {
             let a = s.metadata.annotations.get_or_insert_with(BTreeMap::new);
             match trigger {
@@ -215,42 +213,49 @@ impl Controller {
                 None => a.remove(LAST_CHANGE_TRIGGER_TIME),
             };
         };
-        for mut s in plan.create {
-            annotate(&mut s);
-            match api.create(&pp, &s).await {
-                Ok(made) => self.record(key, &made),
-                Err(kube::Error::Api(e))
-                    if e.code == 403 && e.message.contains("being terminated") =>
-                {
-                    return Ok(());
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        for mut s in plan.update {
-            annotate(&mut s);
-            let slice_name = s.metadata.name.clone().unwrap_or_default();
-            let made = api.replace(&slice_name, &pp, &s).await?;
-            self.record(key, &made);
-        }
-        for s in plan.delete {
-            let slice_name = s.metadata.name.clone().unwrap_or_default();
-            match api.delete(&slice_name, &DeleteParams::default()).await {
-                Ok(_) => self.tracker.record(key, &slice_name, None),
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
+        write_plan(&self.client, ns, key, plan, &self.tracker, &annotate).await
     }
+}
 
-    fn record(&self, key: &str, made: &EndpointSlice) {
+/// Writes a plan's creates, updates and deletes, recording each in `tracker` under `key`.
+pub(crate) async fn write_plan(
+    client: &kube::Client,
+    ns: &str,
+    key: &str,
+    plan: reconcile::Plan,
+    tracker: &SliceTracker,
+    annotate: &(dyn Fn(&mut EndpointSlice) + Sync),
+) -> anyhow::Result<()> {
+    let api: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
+    let pp = PostParams::default();
+    let record = |made: &EndpointSlice| {
         if let Some(n) = made.metadata.name.as_deref() {
-            self.tracker.record(
-                key,
-                n,
-                Some(made.metadata.resource_version.as_deref().unwrap_or("0")),
-            );
+            let rv = made.metadata.resource_version.as_deref().unwrap_or("0");
+            tracker.record(key, n, Some(rv));
+        }
+    };
+    for mut s in plan.create {
+        annotate(&mut s);
+        match api.create(&pp, &s).await {
+            Ok(made) => record(&made),
+            Err(kube::Error::Api(e)) if e.code == 403 && e.message.contains("being terminated") => {
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
         }
     }
+    for mut s in plan.update {
+        annotate(&mut s);
+        let slice_name = s.metadata.name.clone().unwrap_or_default();
+        record(&api.replace(&slice_name, &pp, &s).await?);
+    }
+    for s in plan.delete {
+        let slice_name = s.metadata.name.clone().unwrap_or_default();
+        match api.delete(&slice_name, &DeleteParams::default()).await {
+            Ok(_) => tracker.record(key, &slice_name, None),
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }

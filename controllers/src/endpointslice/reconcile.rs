@@ -50,7 +50,10 @@ pub fn address_types(svc: &Service) -> Vec<&'static str> {
     out
 }
 
-type Group = (String, String); // (address type, ports as JSON)
+/// (address type, ports as JSON).
+pub type Group = (String, String);
+/// Desired endpoints by group: the group's ports and its endpoints by identity.
+pub type Groups = BTreeMap<Group, (Vec<EndpointPort>, BTreeMap<String, Endpoint>)>;
 
 /// One pod's endpoint for `svc` in `address_type`, with the ports it offers.
 fn pod_endpoint(
@@ -109,13 +112,13 @@ fn pod_endpoint(
     Some((endpoint, ports))
 }
 
-fn ports_key(ports: &[EndpointPort]) -> String {
+pub fn ports_key(ports: &[EndpointPort]) -> String {
     let mut ports = ports.to_vec();
     ports.sort_by(|a, b| (&a.name, a.port).cmp(&(&b.name, b.port)));
     serde_json::to_string(&ports).unwrap_or_default()
 }
 
-fn endpoint_key(e: &Endpoint) -> String {
+pub fn endpoint_key(e: &Endpoint) -> String {
     e.target_ref
         .as_ref()
         .and_then(|r| r.uid.clone())
@@ -123,13 +126,8 @@ fn endpoint_key(e: &Endpoint) -> String {
 }
 
 /// The desired endpoints, grouped.
-fn desired(
-    svc: &Service,
-    pods: &[&Pod],
-    zone_of: &dyn Fn(&str) -> Option<String>,
-) -> BTreeMap<Group, (Vec<EndpointPort>, BTreeMap<String, Endpoint>)> {
-    let mut groups: BTreeMap<Group, (Vec<EndpointPort>, BTreeMap<String, Endpoint>)> =
-        BTreeMap::new();
+fn desired(svc: &Service, pods: &[&Pod], zone_of: &dyn Fn(&str) -> Option<String>) -> Groups {
+    let mut groups = Groups::new();
     for at in address_types(svc) {
         for pod in pods {
             if !pods::should_pod_be_in_endpoints(pod, true) {
@@ -201,9 +199,24 @@ pub fn plan(
     existing: Vec<EndpointSlice>,
     zone_of: &dyn Fn(&str) -> Option<String>,
 ) -> Plan {
+    let groups = desired(svc, pods, zone_of);
+    let mut by_group = group_existing(existing);
+    if groups.is_empty() {
+        return placeholder(svc, by_group, slice_labels(svc));
+    }
     let mut out = Plan::default();
-    let mut groups = desired(svc, pods, zone_of);
-    let labels = slice_labels(svc);
+    pack(
+        groups,
+        &mut by_group,
+        &|at, ports| new_slice(svc, at, ports),
+        &mut out,
+    );
+    out.delete.extend(by_group.into_values().flatten());
+    out
+}
+
+/// Existing slices by (address type, ports).
+pub fn group_existing(existing: Vec<EndpointSlice>) -> HashMap<Group, Vec<EndpointSlice>> {
     let mut by_group: HashMap<Group, Vec<EndpointSlice>> = HashMap::new();
     for s in existing {
         let key = (
@@ -212,15 +225,44 @@ pub fn plan(
         );
         by_group.entry(key).or_default().push(s);
     }
-    if groups.is_empty() {
-        return placeholder(svc, by_group, labels);
+    by_group
+}
+
+/// Makes an existing slice's labels (and, when the template has them, annotations other
+/// than the trigger time) those of `template`; whether anything changed.
+fn sync_meta(s: &mut EndpointSlice, template: &EndpointSlice) -> bool {
+    let mut changed = false;
+    if s.metadata.labels != template.metadata.labels {
+        s.metadata.labels = template.metadata.labels.clone();
+        changed = true;
     }
-    for (group, (ports, mut want)) in std::mem::take(&mut groups) {
+    if let Some(want) = &template.metadata.annotations {
+        let mut have = s.metadata.annotations.clone().unwrap_or_default();
+        have.remove(pods::LAST_CHANGE_TRIGGER_TIME);
+        if &have != want {
+            s.metadata.annotations = Some(want.clone());
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// Packs each group's endpoints into the group's existing slices (taken out of
+/// `by_group`), then into new slices made from `template`, at most [`MAX_ENDPOINTS`]
+/// each.
+pub fn pack(
+    groups: Groups,
+    by_group: &mut HashMap<Group, Vec<EndpointSlice>>,
+    template: &dyn Fn(&str, Vec<EndpointPort>) -> EndpointSlice,
+    out: &mut Plan,
+) {
+    for (group, (ports, mut want)) in groups {
+        let model = template(&group.0, ports.clone());
         let mut slices = by_group.remove(&group).unwrap_or_default();
         slices.sort_by_key(|s| std::cmp::Reverse(s.endpoints.len()));
         let mut kept: Vec<(EndpointSlice, bool)> = vec![];
         for mut s in slices {
-            let before = s.endpoints.clone();
+            let before = std::mem::take(&mut s.endpoints);
             s.endpoints = before
                 .iter()
                 .filter_map(|e| want.remove(&endpoint_key(e)))
@@ -240,22 +282,19 @@ pub fn plan(
             }
         }
         for (mut s, changed) in kept {
-            let relabel = s.metadata.labels.as_ref() != Some(&labels);
-            if changed || relabel {
+            let relabelled = sync_meta(&mut s, &model);
+            if changed || relabelled {
                 sort_endpoints(&mut s.endpoints);
-                s.metadata.labels = Some(labels.clone());
                 out.update.push(s);
             }
         }
         for chunk in rest.chunks(MAX_ENDPOINTS) {
-            let mut s = new_slice(svc, &group.0, ports.clone());
+            let mut s = model.clone();
             s.endpoints = chunk.to_vec();
             sort_endpoints(&mut s.endpoints);
             out.create.push(s);
         }
     }
-    out.delete.extend(by_group.into_values().flatten());
-    out
 }
 
 /// No endpoints at all: keep (or make) one empty slice, delete the others.
