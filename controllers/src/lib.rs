@@ -10,6 +10,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 pub mod common;
+pub mod deployment;
 pub mod leaderelection;
 pub mod options;
 pub mod replicaset;
@@ -40,6 +41,11 @@ pub struct ControllerDescriptor {
 /// Every controller this binary has, in upstream's names.
 pub fn controllers() -> Vec<ControllerDescriptor> {
     vec![
+        ControllerDescriptor {
+            name: "deployment",
+            enabled_by_default: true,
+            run: deployment::run,
+        },
         ControllerDescriptor {
             name: "replicaset",
             enabled_by_default: true,
