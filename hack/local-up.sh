@@ -3,7 +3,11 @@
 # keeps its data. Stop it with hack/local-down.sh.
 #
 # Knobs (environment):
-#   COMPONENTS   components to run, space or comma separated (default: apiserver)
+#   COMPONENTS   components to run, space or comma separated: apiserver,
+#                controller-manager, scheduler, kubelet-sim (default: DEFAULT_COMPONENTS
+#                in hack/lib/components.sh)
+#   SIMULATED_NODES=N  the whole control plane plus kubelet-sim with N simulated nodes
+#                named sim-0 .. sim-<N-1> (8 CPU, 32Gi, 110 pods each)
 #   STORAGE      embedded (default) | etcd
 #   SECURE_PORT  the apiserver's HTTPS port (default: 6443)
 #   API_HOST     the address it binds to and clients use (default: 127.0.0.1)
@@ -15,8 +19,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$ROOT/hack/lib/pki.sh"
 source "$ROOT/hack/lib/procs.sh"
+source "$ROOT/hack/lib/components.sh"
 
-COMPONENTS="${COMPONENTS:-apiserver}"
 STORAGE="${STORAGE:-embedded}"
 SECURE_PORT="${SECURE_PORT:-6443}"
 API_HOST="${API_HOST:-127.0.0.1}"
@@ -27,15 +31,9 @@ PKI_DIR="$LOCAL_DIR/pki"
 KUBECONFIG_FILE="$LOCAL_DIR/admin.kubeconfig"
 READY_TIMEOUT="${READY_TIMEOUT:-60}"
 
-# component -> binary. Only what exists today; the others arrive with their issues.
-declare -A BINARY=([apiserver]=kube-apiserver)
-
 check_knobs() {
-  local c
-  for c in ${COMPONENTS//,/ }; do
-    [[ -n ${BINARY[$c]:-} ]] ||
-      die "unknown component '$c' in COMPONENTS (known: ${!BINARY[*]})"
-  done
+  components::resolve
+  [[ " $COMPONENTS " == *" apiserver "* ]] || die "COMPONENTS must include apiserver"
   case $STORAGE in
     embedded) ;;
     etcd) die "STORAGE=etcd is not yet supported (use STORAGE=embedded)" ;;
@@ -45,9 +43,10 @@ check_knobs() {
 }
 
 build() {
-  local c args=()
-  for c in ${COMPONENTS//,/ }; do args+=(--bin "${BINARY[$c]}"); done
-  run cargo build --release "${args[@]}"
+  local p args=()
+  for p in $(components::packages); do args+=(-p "$p"); done
+  run cargo build --release "${args[@]}" ||
+    die "cargo build --release ${args[*]} failed (a component's package may not exist yet)"
 }
 
 # sa_keys DIR: the key pair that signs and verifies service-account tokens (kept across runs).
@@ -142,9 +141,12 @@ if [[ $API_HOST =~ ^[0-9.]+$ || $API_HOST == *:* ]]; then HOST_SAN="IP:$API_HOST
 pki::ensure "$PKI_DIR" "$HOST_SAN,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 sa_keys "$PKI_DIR"
 write_kubeconfig
+components::require_binaries
+components::credentials
 procs::stop_all
 start_apiserver
 wait_ready
+components::start_all
 print_rss
 echo
 echo "Cluster is up (logs in $LOCAL_DIR/logs, stop it with hack/local-down.sh). To use it:"

@@ -63,3 +63,8 @@ pki::ensure() {
   [[ -f $dir/admin.crt ]] ||
     pki::leaf "$dir" admin "/O=system:masters/CN=kubernetes-admin" clientAuth
 }
+
+# pki::client DIR NAME SUBJECT: a client certificate NAME.crt/NAME.key, made once.
+pki::client() {
+  [[ -f $1/$2.crt && -f $1/$2.key ]] || pki::leaf "$1" "$2" "$3" clientAuth
+}

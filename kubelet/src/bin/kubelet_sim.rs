@@ -1,5 +1,7 @@
 //! The `kubelet-sim` binary: many simulated kubelets in one process (see `kubelet::sim`).
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use kubelet::sim::{self, Options};
 
@@ -25,5 +27,6 @@ fn init_tracing(v: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
