@@ -8,6 +8,7 @@
 #                in hack/lib/components.sh)
 #   SIMULATED_NODES=N  the whole control plane plus kubelet-sim with N simulated nodes
 #                named sim-0 .. sim-<N-1> (8 CPU, 32Gi, 110 pods each)
+#   KUBELET_SIM_FLAGS  more kubelet-sim flags, e.g. "--zones=3 --cpu=16"
 #   STORAGE      embedded (default) | etcd
 #   SECURE_PORT  the apiserver's HTTPS port (default: 6443)
 #   API_HOST     the address it binds to and clients use (default: 127.0.0.1)

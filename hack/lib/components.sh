@@ -147,10 +147,12 @@ components::start_scheduler() {
 }
 
 components::start_kubelet_sim() {
+  # shellcheck disable=SC2086 # KUBELET_SIM_FLAGS is a list of flags
   procs::start kubelet-sim "$LOCAL_DIR/logs/kubelet-sim.log" \
     "$BIN_DIR/kubelet-sim" \
     --kubeconfig="$LOCAL_DIR/kubelet-sim.kubeconfig" \
     --nodes="$SIMULATED_NODES" \
+    ${KUBELET_SIM_FLAGS:-} \
     -v=1
 }
 
@@ -168,17 +170,19 @@ components::check_alive() {
 components::wait_nodes() {
   local want=$1 have=0 i
   log "waiting for $want simulated nodes to register"
-  for ((i = 0; i < READY_TIMEOUT * 5 + want / 10; i++)); do
+  for ((i = 0; i < READY_TIMEOUT + want / 20; i++)); do
     procs::pid kubelet-sim >/dev/null ||
       die "kubelet-sim exited; see $LOCAL_DIR/logs/kubelet-sim.log"
+    # metadata only: thousands of full Node objects would make each poll heavy
     have="$(curl -sf --max-time 30 --cacert "$PKI_DIR/ca.crt" --cert "$PKI_DIR/admin.crt" \
-      --key "$PKI_DIR/admin.key" "https://$API_HOST:$SECURE_PORT/api/v1/nodes" |
+      --key "$PKI_DIR/admin.key" "https://$API_HOST:$SECURE_PORT/api/v1/nodes" \
+      -H 'Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1' |
       grep -o '"sim.kubelet/simulated":"true"' | wc -l)" || have=0
     if ((have >= want)); then
       log "$have simulated nodes registered"
       return
     fi
-    sleep 0.2
+    sleep 1
   done
   die "only $have of $want simulated nodes registered; see $LOCAL_DIR/logs/kubelet-sim.log"
 }
