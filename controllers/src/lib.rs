@@ -11,13 +11,15 @@ use futures::future::BoxFuture;
 
 pub mod common;
 pub mod deployment;
+pub mod garbagecollector;
 pub mod leaderelection;
 pub mod options;
 pub mod replicaset;
+
 pub mod endpoints;
-pub mod workqueue;
 pub mod endpointslice;
 pub mod endpointslice_mirroring;
+pub mod workqueue;
 
 pub use options::Options;
 
@@ -41,6 +43,11 @@ pub struct ControllerDescriptor {
 /// Every controller this binary has, in upstream's names.
 pub fn controllers() -> Vec<ControllerDescriptor> {
     vec![
+        ControllerDescriptor {
+            name: "garbagecollector",
+            enabled_by_default: true,
+            run: garbagecollector::run,
+        },
         ControllerDescriptor {
             name: "deployment",
             enabled_by_default: true,
@@ -74,15 +81,38 @@ pub fn controllers() -> Vec<ControllerDescriptor> {
     ]
 }
 
+/// Upstream's full controller names whose `--controllers` alias is not simply the name
+/// without `-controller`.
+const ALIASES: &[(&str, &str)] = &[
+    ("garbage-collector", "garbagecollector"),
+    ("root-ca-certificate-publisher", "root-ca-cert-publisher"),
+    ("pod-garbage-collector", "podgc"),
+    ("node-lifecycle", "nodelifecycle"),
+    ("endpointslice-mirroring", "endpointslicemirroring"),
+    ("endpoint", "endpoints"),
+];
+
+/// The short name (alias) of a controller, whichever way `--controllers` spells it:
+/// `deployment-controller` and `deployment` are the same controller, as upstream.
+pub fn canonical_name(name: &str) -> &str {
+    let short = name.strip_suffix("-controller").unwrap_or(name);
+    ALIASES
+        .iter()
+        .find(|(long, _)| *long == short)
+        .map(|(_, alias)| *alias)
+        .unwrap_or(short)
+}
+
 /// Whether `name` is enabled by `--controllers` (upstream semantics: `*` means the
-/// default set, `foo` enables foo, `-foo` disables it).
+/// default set, `foo` enables foo, `-foo` disables it; full names and aliases both work).
 pub fn is_enabled(spec: &[String], name: &str, enabled_by_default: bool) -> bool {
+    let name = canonical_name(name);
     let mut star = false;
     for s in spec {
-        if s == name {
+        if canonical_name(s) == name {
             return true;
         }
-        if s.strip_prefix('-') == Some(name) {
+        if s.strip_prefix('-').map(canonical_name) == Some(name) {
             return false;
         }
         if s == "*" {
@@ -109,5 +139,20 @@ mod tests {
         assert!(!is_enabled(&spec("*,-deployment"), "deployment", true));
         assert!(!is_enabled(&spec("job"), "deployment", true));
         assert!(is_enabled(&spec("job"), "job", true));
+        assert!(is_enabled(
+            &spec("deployment-controller"),
+            "deployment",
+            true
+        ));
+        assert!(!is_enabled(
+            &spec("*,-root-ca-certificate-publisher-controller"),
+            "root-ca-cert-publisher",
+            true
+        ));
+        assert!(is_enabled(
+            &spec("garbage-collector-controller"),
+            "garbagecollector",
+            true
+        ));
     }
 }

@@ -6,11 +6,13 @@
 //!   (upstream's `ControllerRefManager`);
 //! - [`pods`]: pod predicates (active, ready, available), pods from templates, and
 //!   upstream's ranking of pods for deletion;
+//! - [`discovery`]: the resources generic controllers (GC, namespace deletion) act on;
 //! - [`expectations`]: remembers the pods a controller created or deleted until its
 //!   watch cache has seen them, so a controller never creates duplicates;
 //! - here: label-selector matching for typed selectors, the host name, and time.
 
 pub mod controller_ref;
+pub mod discovery;
 pub mod events;
 pub mod expectations;
 pub mod pods;
