@@ -122,7 +122,12 @@ pub fn run_pre_filter(
 }
 
 /// Runs the Filter steps on one node, stopping at the first rejection.
-pub fn run_filters(profile: &Profile, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+pub fn run_filters(
+    profile: &Profile,
+    state: &CycleState,
+    pod: &PodInfo,
+    node: &NodeInfo,
+) -> Status {
     for p in &profile.filters {
         if state.skip_filter.contains(&p.name()) {
             continue;
@@ -225,7 +230,8 @@ impl Algorithm {
                 feasible: 1,
             });
         }
-        let (feasible, statuses, evaluated) = self.find_feasible(profile, &state, cache, nominated, pod);
+        let (feasible, statuses, evaluated) =
+            self.find_feasible(profile, &state, cache, nominated, pod);
         if feasible.is_empty() {
             return Err(ScheduleError::Fit(FitError {
                 num_all_nodes: total,
@@ -256,10 +262,8 @@ impl Algorithm {
         pod: &PodInfo,
     ) -> (Vec<&'a NodeInfo>, Vec<(String, Status)>, usize) {
         let all = cache.all();
-        let want = num_feasible_nodes_to_find(
-            profile.percentage_of_nodes_to_score,
-            cache.num_nodes(),
-        );
+        let want =
+            num_feasible_nodes_to_find(profile.percentage_of_nodes_to_score, cache.num_nodes());
         let start = self.next_start % all.len().max(1);
         let mut feasible = Vec::with_capacity(want.min(all.len()));
         let mut statuses = Vec::new();
@@ -344,8 +348,10 @@ mod tests {
         let mut c = Cache::new();
         for (name, cpu) in nodes {
             c.upsert_node(Arc::new(
-                serde_json::from_value(json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-                    "status": {"allocatable": {"cpu": cpu, "memory": "8Gi", "pods": "110"}}}))
+                serde_json::from_value(
+                    json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+                    "status": {"allocatable": {"cpu": cpu, "memory": "8Gi", "pods": "110"}}}),
+                )
                 .expect("node"),
             ));
         }
@@ -372,22 +378,34 @@ mod tests {
     #[test]
     fn picks_least_allocated() {
         let mut c = cache(&[("small", "2"), ("big", "16")]);
-        c.add_pod(pod(json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]})), "small", false);
-        let p = pod(json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}]}));
-        let r = Algorithm::seeded(1).schedule(&profile(), &c, &Nominated::new(), &p).expect("fits");
+        c.add_pod(
+            pod(json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]})),
+            "small",
+            false,
+        );
+        let p = pod(
+            json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}]}),
+        );
+        let r = Algorithm::seeded(1)
+            .schedule(&profile(), &c, &Nominated::new(), &p)
+            .expect("fits");
         assert_eq!(r.node, "big");
     }
 
     #[test]
     fn fit_error_message() {
         let c = cache(&[("a", "1"), ("b", "1"), ("c", "1")]);
-        let p = pod(json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]}));
-        let Err(ScheduleError::Fit(mut e)) = Algorithm::seeded(1).schedule(&profile(), &c, &Nominated::new(), &p) else {
+        let p =
+            pod(json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]}));
+        let Err(ScheduleError::Fit(mut e)) =
+            Algorithm::seeded(1).schedule(&profile(), &c, &Nominated::new(), &p)
+        else {
             panic!("expected a fit error");
         };
         assert_eq!(e.message(), "0/3 nodes are available: 3 Insufficient cpu.");
         e.postfilter_msg = Some(
-            "preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.".into(),
+            "preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
+                .into(),
         );
         assert_eq!(
             e.message(),
@@ -401,7 +419,11 @@ mod tests {
             num_all_nodes: 12,
             statuses: (0..12)
                 .map(|i| {
-                    let r = if i < 10 { "Insufficient cpu" } else { "node(s) had untolerated taint(s)" };
+                    let r = if i < 10 {
+                        "Insufficient cpu"
+                    } else {
+                        "node(s) had untolerated taint(s)"
+                    };
                     (format!("n{i}"), Status::unschedulable(r))
                 })
                 .collect(),

@@ -252,6 +252,16 @@ impl Cache {
             .is_some_and(|s| s.assumed)
     }
 
+    /// (namespace, name) of every pod whose binding has been observed.
+    pub fn confirmed_pods(&self) -> Vec<(String, String)> {
+        self.pods
+            .iter()
+            .filter(|(_, s)| !s.assumed)
+            .filter_map(|(k, _)| k.split_once('/'))
+            .map(|(ns, n)| (ns.to_string(), n.to_string()))
+            .collect()
+    }
+
     /// The node a cached pod is on.
     pub fn pod_node(&self, ns: &str, name: &str) -> Option<&str> {
         self.pods

@@ -144,10 +144,17 @@ impl std::fmt::Debug for Profile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Profile")
             .field("scheduler_name", &self.scheduler_name)
-            .field("filters", &self.filters.iter().map(|p| p.name()).collect::<Vec<_>>())
+            .field(
+                "filters",
+                &self.filters.iter().map(|p| p.name()).collect::<Vec<_>>(),
+            )
             .field(
                 "scorers",
-                &self.scorers.iter().map(|(p, w)| (p.name(), *w)).collect::<Vec<_>>(),
+                &self
+                    .scorers
+                    .iter()
+                    .map(|(p, w)| (p.name(), *w))
+                    .collect::<Vec<_>>(),
             )
             .field("preemption", &self.preemption.is_some())
             .finish()
@@ -168,7 +175,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         let n = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(|| format!("missing unit in duration {s:?}"))?;
-        let value: f64 = rest[..n].parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        let value: f64 = rest[..n]
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}"))?;
         rest = &rest[n..];
         let u = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -210,7 +219,10 @@ impl SchedulerConfig {
         }
         let mut names = std::collections::HashSet::new();
         for p in &c.profiles {
-            let n = p.scheduler_name.clone().unwrap_or("default-scheduler".into());
+            let n = p
+                .scheduler_name
+                .clone()
+                .unwrap_or("default-scheduler".into());
             if !names.insert(n.clone()) {
                 return Err(format!("profiles[].schedulerName: Duplicate value: {n:?}"));
             }
@@ -330,7 +342,9 @@ mod tests {
 
     #[test]
     fn default_profile() {
-        let p = SchedulerConfig::default().build_profiles().expect("profiles");
+        let p = SchedulerConfig::default()
+            .build_profiles()
+            .expect("profiles");
         assert_eq!(p.len(), 1);
         let names: Vec<_> = p[0].filters.iter().map(|f| f.name()).collect();
         assert_eq!(names, FILTER_PLUGINS.to_vec());

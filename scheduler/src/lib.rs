@@ -7,12 +7,18 @@
 //! status, and [`leader`] and [`health`] provide leader election and the health endpoint.
 
 pub mod algorithm;
+pub mod binder;
 pub mod cache;
 pub mod config;
+pub mod events;
 pub mod framework;
+pub mod health;
+pub mod informers;
+pub mod leader;
 pub mod plugins;
 pub mod podinfo;
 pub mod preemption;
 pub mod queue;
 pub mod resources;
+pub mod scheduler;
 pub mod selectors;

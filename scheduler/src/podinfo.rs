@@ -54,10 +54,11 @@ impl AffinityTerm {
 
     /// Whether `pod` (in a namespace with `ns_labels`) is selected by this term.
     pub fn matches(&self, pod: &PodInfo, ns_labels: Option<&Labels>) -> bool {
-        let ns_ok = self.namespaces.iter().any(|n| *n == pod.namespace)
-            || self.namespace_selector.as_ref().is_some_and(|s| {
-                s.matches(ns_labels.unwrap_or(&Labels::new()))
-            });
+        let ns_ok = self.namespaces.contains(&pod.namespace)
+            || self
+                .namespace_selector
+                .as_ref()
+                .is_some_and(|s| s.matches(ns_labels.unwrap_or(&Labels::new())));
         ns_ok && self.selector.matches(&pod.labels)
     }
 }

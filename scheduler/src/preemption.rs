@@ -42,8 +42,16 @@ fn more_important(a: &PodInfo, b: &PodInfo) -> std::cmp::Ordering {
 }
 
 /// Whether the pod may preempt at all (`PodEligibleToPreemptOthers`).
-pub fn eligible(pod: &PodInfo, cache: &Cache, nominated_status: Option<&Status>) -> Result<(), String> {
-    let policy = pod.pod.spec.as_ref().and_then(|s| s.preemption_policy.as_deref());
+pub fn eligible(
+    pod: &PodInfo,
+    cache: &Cache,
+    nominated_status: Option<&Status>,
+) -> Result<(), String> {
+    let policy = pod
+        .pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.preemption_policy.as_deref());
     if policy == Some("Never") {
         return Err("not eligible due to preemptionPolicy=Never.".into());
     }
@@ -52,7 +60,9 @@ pub fn eligible(pod: &PodInfo, cache: &Cache, nominated_status: Option<&Status>)
             return Ok(());
         }
         if let Some(n) = cache.node(nn)
-            && n.pods.iter().any(|p| p.priority < pod.priority && p.terminating)
+            && n.pods
+                .iter()
+                .any(|p| p.priority < pod.priority && p.terminating)
         {
             return Err("not eligible due to a terminating pod on the nominated node.".into());
         }
@@ -79,7 +89,12 @@ fn split_by_pdb(
 ) -> (Vec<Arc<PodInfo>>, Vec<Arc<PodInfo>>) {
     let mut allowed: Vec<i32> = pdbs
         .iter()
-        .map(|p| p.status.as_ref().map(|s| s.disruptions_allowed).unwrap_or(0))
+        .map(|p| {
+            p.status
+                .as_ref()
+                .map(|s| s.disruptions_allowed)
+                .unwrap_or(0)
+        })
         .collect();
     let selectors: Vec<Selector> = pdbs
         .iter()
@@ -279,8 +294,10 @@ mod tests {
     use serde_json::json;
 
     fn pod(name: &str, prio: i32, cpu: &str, app: &str) -> Arc<PodInfo> {
-        pod_json(json!({"metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
-            "spec": {"priority": prio, "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]}}))
+        pod_json(
+            json!({"metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
+            "spec": {"priority": prio, "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]}}),
+        )
     }
 
     fn setup() -> (Cache, Profile) {
@@ -295,15 +312,33 @@ mod tests {
         c.add_pod(pod("low-a", 1, "1", "a"), "n1", false);
         c.add_pod(pod("low-b", 1, "1", "b"), "n1", false);
         c.add_pod(pod("mid", 5, "2", "m"), "n2", false);
-        let p = SchedulerConfig::default().build_profiles().expect("p").remove(0);
+        let p = SchedulerConfig::default()
+            .build_profiles()
+            .expect("p")
+            .remove(0);
         (c, p)
     }
 
-    fn run(c: &Cache, p: &Profile, pod: &PodInfo, pdbs: &[PodDisruptionBudget]) -> Result<Candidate, NoCandidate> {
-        let Err(ScheduleError::Fit(fit)) = Algorithm::seeded(1).schedule(p, c, &Nominated::new(), pod) else {
+    fn run(
+        c: &Cache,
+        p: &Profile,
+        pod: &PodInfo,
+        pdbs: &[PodDisruptionBudget],
+    ) -> Result<Candidate, NoCandidate> {
+        let Err(ScheduleError::Fit(fit)) =
+            Algorithm::seeded(1).schedule(p, c, &Nominated::new(), pod)
+        else {
             panic!("expected no fit");
         };
-        preempt(p, &PreemptionArgs::default(), c, pod, &fit, pdbs, &mut rand::rngs::SmallRng::seed_from_u64(1))
+        preempt(
+            p,
+            &PreemptionArgs::default(),
+            c,
+            pod,
+            &fit,
+            pdbs,
+            &mut rand::rngs::SmallRng::seed_from_u64(1),
+        )
     }
 
     #[test]
@@ -324,7 +359,13 @@ mod tests {
         }))
         .expect("pdb");
         let cand = run(&c, &p, &pod("high", 10, "1", "h"), &[pdb]).expect("candidate");
-        assert_eq!(cand.victims.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), vec!["low-b"]);
+        assert_eq!(
+            cand.victims
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect::<Vec<_>>(),
+            vec!["low-b"]
+        );
         assert_eq!(cand.pdb_violations, 0);
     }
 
@@ -338,6 +379,9 @@ mod tests {
         );
         let never = pod_json(json!({"metadata": {"name": "n", "namespace": "default"},
             "spec": {"priority": 10, "preemptionPolicy": "Never", "containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]}}));
-        assert_eq!(run(&c, &p, &never, &[]).expect_err("never").0, "not eligible due to preemptionPolicy=Never.");
+        assert_eq!(
+            run(&c, &p, &never, &[]).expect_err("never").0,
+            "not eligible due to preemptionPolicy=Never."
+        );
     }
 }

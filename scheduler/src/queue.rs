@@ -266,7 +266,8 @@ impl SchedulingQueue {
             .iter()
             .filter(|(_, q)| {
                 q.at == Where::Unschedulable
-                    && q.last_failure.is_some_and(|t| now.duration_since(t) > MAX_IN_UNSCHEDULABLE)
+                    && q.last_failure
+                        .is_some_and(|t| now.duration_since(t) > MAX_IN_UNSCHEDULABLE)
             })
             .map(|(k, _)| k.clone())
             .collect();
@@ -278,6 +279,11 @@ impl SchedulingQueue {
     /// Whether the pod is known to the queue.
     pub fn contains(&self, key: &str) -> bool {
         self.pods.contains_key(key)
+    }
+
+    /// Every queued pod's key.
+    pub fn keys(&self) -> Vec<String> {
+        self.pods.keys().cloned().collect()
     }
 
     /// Pending pods per sub-queue: (active, backoff, unschedulable, in flight).
@@ -313,7 +319,9 @@ mod tests {
         q.add_or_update(pod("a", 0), t);
         q.add_or_update(pod("b", 10), t + Duration::from_millis(1));
         q.add_or_update(pod("c", 0), t + Duration::from_millis(2));
-        let order: Vec<String> = std::iter::from_fn(|| q.pop()).map(|p| p.info.name.clone()).collect();
+        let order: Vec<String> = std::iter::from_fn(|| q.pop())
+            .map(|p| p.info.name.clone())
+            .collect();
         assert_eq!(order, vec!["b", "a", "c"]);
     }
 

@@ -150,7 +150,9 @@ pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
     }
     match t.operator.as_deref().unwrap_or("Equal") {
         "Exists" => true,
-        "Equal" | "" => t.value.as_deref().unwrap_or_default() == taint.value.as_deref().unwrap_or_default(),
+        "Equal" | "" => {
+            t.value.as_deref().unwrap_or_default() == taint.value.as_deref().unwrap_or_default()
+        }
         _ => false,
     }
 }
@@ -166,7 +168,10 @@ mod tests {
     use serde_json::json;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -193,7 +198,11 @@ mod tests {
         assert!(node_term_matches(&term, &labels(&[("cores", "8")]), "n1"));
         assert!(!node_term_matches(&term, &labels(&[("cores", "8")]), "n2"));
         assert!(!node_term_matches(&term, &labels(&[("cores", "2")]), "n1"));
-        assert!(!node_term_matches(&NodeSelectorTerm::default(), &labels(&[]), "n1"));
+        assert!(!node_term_matches(
+            &NodeSelectorTerm::default(),
+            &labels(&[]),
+            "n1"
+        ));
     }
 
     #[test]

@@ -4,9 +4,7 @@
 use k8s_openapi::api::core::v1::{NodeSelectorTerm, PreferredSchedulingTerm, Taint, Toleration};
 
 use crate::cache::NodeInfo;
-use crate::framework::{
-    CycleState, MAX_NODE_SCORE, Plugin, Snapshot, Status, default_normalize,
-};
+use crate::framework::{CycleState, MAX_NODE_SCORE, Plugin, Snapshot, Status, default_normalize};
 use crate::podinfo::PodInfo;
 use crate::selectors::{node_term_matches, node_terms_match, tolerated};
 
@@ -82,10 +80,11 @@ impl Plugin for NodePorts {
         }
     }
     fn filter(&self, _s: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let clash = pod
-            .host_ports
-            .iter()
-            .any(|want| node.used_ports.iter().any(|used| ports_conflict(want, used)));
+        let clash = pod.host_ports.iter().any(|want| {
+            node.used_ports
+                .iter()
+                .any(|used| ports_conflict(want, used))
+        });
         if clash {
             Status::unschedulable(ERR_PORTS)
         } else {
@@ -103,9 +102,10 @@ impl Plugin for TaintToleration {
     }
     fn filter(&self, _s: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
         let tols = tolerations(pod);
-        let bad = node.taints.iter().any(|t| {
-            (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerated(tols, t)
-        });
+        let bad = node
+            .taints
+            .iter()
+            .any(|t| (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerated(tols, t));
         if bad {
             Status::unresolvable(ERR_TAINT)
         } else {
@@ -238,7 +238,10 @@ mod tests {
     fn unschedulable_and_toleration() {
         let n = node(json!({"metadata": {"name": "n"}, "spec": {"unschedulable": true}}));
         let p = pod(json!({"containers": [{"name": "c"}]}));
-        assert_eq!(run(&NodeUnschedulable, &p, &n).reasons, vec![ERR_UNSCHEDULABLE]);
+        assert_eq!(
+            run(&NodeUnschedulable, &p, &n).reasons,
+            vec![ERR_UNSCHEDULABLE]
+        );
         let p = pod(json!({"containers": [{"name": "c"}], "tolerations": [
             {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]}));
         assert!(run(&NodeUnschedulable, &p, &n).is_success());
@@ -251,7 +254,10 @@ mod tests {
             {"key": "soft", "effect": "PreferNoSchedule"}]}}));
         let p = pod(json!({"containers": [{"name": "c"}]}));
         let st = run(&TaintToleration, &p, &n);
-        assert_eq!(st.code, crate::framework::Code::UnschedulableAndUnresolvable);
+        assert_eq!(
+            st.code,
+            crate::framework::Code::UnschedulableAndUnresolvable
+        );
         assert_eq!(st.reasons, vec![ERR_TAINT]);
         let p = pod(json!({"containers": [{"name": "c"}], "tolerations": [
             {"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]}));
@@ -262,14 +268,16 @@ mod tests {
     #[test]
     fn node_affinity_required_and_preferred() {
         let n = node(json!({"metadata": {"name": "n", "labels": {"zone": "a", "disk": "ssd"}}}));
-        let p = pod(json!({"containers": [{"name": "c"}], "nodeSelector": {"disk": "ssd"},
+        let p = pod(
+            json!({"containers": [{"name": "c"}], "nodeSelector": {"disk": "ssd"},
             "affinity": {"nodeAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
                     {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["b"]}]},
                     {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]},
                 "preferredDuringSchedulingIgnoredDuringExecution": [
                     {"weight": 5, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}},
-                    {"weight": 7, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["b"]}]}}]}}}));
+                    {"weight": 7, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["b"]}]}}]}}}),
+        );
         assert!(run(&NodeAffinity, &p, &n).is_success());
         assert_eq!(NodeAffinity.score(&CycleState::default(), &p, &n), 5);
         let p = pod(json!({"containers": [{"name": "c"}], "nodeSelector": {"disk": "hdd"}}));
@@ -279,11 +287,17 @@ mod tests {
     #[test]
     fn host_ports() {
         let mut n = node(json!({"metadata": {"name": "n"}}));
-        let used = pod(json!({"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080}]}]}));
+        let used = pod(
+            json!({"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080}]}]}),
+        );
         n.add_pod(used);
-        let p = pod(json!({"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080, "hostIP": "10.0.0.1"}]}]}));
+        let p = pod(
+            json!({"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080, "hostIP": "10.0.0.1"}]}]}),
+        );
         assert_eq!(run(&NodePorts, &p, &n).reasons, vec![ERR_PORTS]);
-        let p = pod(json!({"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080, "protocol": "UDP"}]}]}));
+        let p = pod(
+            json!({"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080, "protocol": "UDP"}]}]}),
+        );
         assert!(run(&NodePorts, &p, &n).is_success());
     }
 }

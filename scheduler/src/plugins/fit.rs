@@ -150,7 +150,8 @@ fn broken_linear(shape: &[ShapePoint], p: i64) -> i64 {
             }
             let prev = &shape[i - 1];
             return prev.score
-                + (s.score - prev.score) * (p - prev.utilization) / (s.utilization - prev.utilization);
+                + (s.score - prev.score) * (p - prev.utilization)
+                    / (s.utilization - prev.utilization);
         }
     }
     shape.last().map(|s| s.score).unwrap_or(0)
@@ -284,7 +285,12 @@ impl Plugin for BalancedAllocation {
             2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
             n => {
                 let mean = fractions.iter().sum::<f64>() / n as f64;
-                (fractions.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n as f64).sqrt()
+                (fractions
+                    .iter()
+                    .map(|f| (f - mean) * (f - mean))
+                    .sum::<f64>()
+                    / n as f64)
+                    .sqrt()
             }
         };
         ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
@@ -303,7 +309,9 @@ mod tests {
     }
 
     fn req(cpu: &str, mem: &str) -> std::sync::Arc<PodInfo> {
-        pod(json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu, "memory": mem}}}]}))
+        pod(
+            json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu, "memory": mem}}}]}),
+        )
     }
 
     #[test]
@@ -312,8 +320,13 @@ mod tests {
         let mut node = n("1", "1Gi", "1");
         node.add_pod(req("500m", "512Mi"));
         let st = fit.filter(&CycleState::default(), &req("600m", "600Mi"), &node);
-        assert_eq!(st.reasons, vec!["Too many pods", "Insufficient cpu", "Insufficient memory"]);
-        let gpu = pod(json!({"containers": [{"name": "c", "resources": {"requests": {"example.com/gpu": "1"}}}]}));
+        assert_eq!(
+            st.reasons,
+            vec!["Too many pods", "Insufficient cpu", "Insufficient memory"]
+        );
+        let gpu = pod(
+            json!({"containers": [{"name": "c", "resources": {"requests": {"example.com/gpu": "1"}}}]}),
+        );
         let node = n("1", "1Gi", "10");
         assert_eq!(
             fit.filter(&CycleState::default(), &gpu, &node).reasons,
@@ -328,14 +341,22 @@ mod tests {
         let least = NodeResourcesFit::new(FitArgs::default());
         // cpu (4000-1000)*100/4000 = 75, memory (8-2)*100/8 = 75
         assert_eq!(least.score(&CycleState::default(), &p, &node), 75);
-        let most: FitArgs = serde_json::from_value(json!({"scoringStrategy": {"type": "MostAllocated"}})).expect("args");
-        assert_eq!(NodeResourcesFit::new(most).score(&CycleState::default(), &p, &node), 25);
+        let most: FitArgs =
+            serde_json::from_value(json!({"scoringStrategy": {"type": "MostAllocated"}}))
+                .expect("args");
+        assert_eq!(
+            NodeResourcesFit::new(most).score(&CycleState::default(), &p, &node),
+            25
+        );
         let rtc: FitArgs = serde_json::from_value(json!({"scoringStrategy": {
             "type": "RequestedToCapacityRatio",
             "resources": [{"name": "cpu", "weight": 1}],
             "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 0}, {"utilization": 100, "score": 10}]}}}))
             .expect("args");
-        assert_eq!(NodeResourcesFit::new(rtc).score(&CycleState::default(), &p, &node), 25);
+        assert_eq!(
+            NodeResourcesFit::new(rtc).score(&CycleState::default(), &p, &node),
+            25
+        );
     }
 
     #[test]
@@ -344,6 +365,9 @@ mod tests {
         let b = BalancedAllocation::new(None);
         // cpu 1/4 = 0.25, memory 4/8 = 0.5: std 0.125 -> 87
         assert_eq!(b.score(&CycleState::default(), &req("1", "4Gi"), &node), 87);
-        assert_eq!(b.score(&CycleState::default(), &req("2", "4Gi"), &node), 100);
+        assert_eq!(
+            b.score(&CycleState::default(), &req("2", "4Gi"), &node),
+            100
+        );
     }
 }

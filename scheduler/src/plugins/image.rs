@@ -79,10 +79,15 @@ mod tests {
     #[test]
     fn prefers_node_with_big_image() {
         let mut cache = Cache::new();
-        for (name, imgs) in [("a", json!([{"names": ["big:1"], "sizeBytes": 500 * MB}])), ("b", json!([]))] {
+        for (name, imgs) in [
+            ("a", json!([{"names": ["big:1"], "sizeBytes": 500 * MB}])),
+            ("b", json!([])),
+        ] {
             cache.upsert_node(Arc::new(
-                serde_json::from_value(json!({"metadata": {"name": name}, "status": {"images": imgs}}))
-                    .expect("node"),
+                serde_json::from_value(
+                    json!({"metadata": {"name": name}, "status": {"images": imgs}}),
+                )
+                .expect("node"),
             ));
         }
         let p = pod(json!({"containers": [{"name": "c", "image": "big:1"}]}));

@@ -49,9 +49,7 @@ struct FilterState {
 }
 
 fn pair(key: &str, node: &NodeInfo) -> Option<(String, String)> {
-    node.labels
-        .get(key)
-        .map(|v| (key.to_string(), v.clone()))
+    node.labels.get(key).map(|v| (key.to_string(), v.clone()))
 }
 
 fn matches_all(terms: &[AffinityTerm], pod: &PodInfo, snap: &Snapshot) -> bool {
@@ -66,7 +64,8 @@ impl InterPodAffinity {
             ..Default::default()
         };
         let incoming_ns = snap.ns_labels(&pod.namespace);
-        let has_terms = !(pod.required_affinity.is_empty() && pod.required_anti_affinity.is_empty());
+        let has_terms =
+            !(pod.required_affinity.is_empty() && pod.required_anti_affinity.is_empty());
         for node in snap.nodes() {
             if !has_terms && node.pods_with_affinity == 0 {
                 continue;
@@ -126,7 +125,8 @@ impl Plugin for InterPodAffinity {
         "InterPodAffinity"
     }
     fn pre_filter(&self, s: &mut CycleState, pod: &PodInfo, snap: &Snapshot) -> Status {
-        let has_terms = !(pod.required_affinity.is_empty() && pod.required_anti_affinity.is_empty());
+        let has_terms =
+            !(pod.required_affinity.is_empty() && pod.required_anti_affinity.is_empty());
         if !has_terms && !snap.any_pod_with_affinity() {
             return Status::skip();
         }
@@ -141,7 +141,7 @@ impl Plugin for InterPodAffinity {
             .required_affinity
             .iter()
             .all(|t| count(&st.affinity, &t.topology_key, node) > 0);
-        if !affinity_ok && !(st.affinity.is_empty() && st.self_match) {
+        if !(affinity_ok || st.affinity.is_empty() && st.self_match) {
             return Status::unresolvable(ERR_AFFINITY);
         }
         if pod
@@ -167,7 +167,8 @@ impl Plugin for InterPodAffinity {
         _feasible: &[&NodeInfo],
         snap: &Snapshot,
     ) -> Status {
-        let has_pref = !(pod.preferred_affinity.is_empty() && pod.preferred_anti_affinity.is_empty());
+        let has_pref =
+            !(pod.preferred_affinity.is_empty() && pod.preferred_anti_affinity.is_empty());
         if !has_pref && !snap.any_pod_with_affinity() {
             return Status::skip();
         }
@@ -191,7 +192,11 @@ impl Plugin for InterPodAffinity {
                     }
                 }
                 if hard > 0 {
-                    for t in e.required_affinity.iter().filter(|t| t.matches(pod, incoming_ns)) {
+                    for t in e
+                        .required_affinity
+                        .iter()
+                        .filter(|t| t.matches(pod, incoming_ns))
+                    {
                         add_term(&mut ts, t, hard, node);
                     }
                 }
@@ -264,18 +269,25 @@ mod tests {
     }
 
     fn run(c: &Cache, p: &PodInfo) -> Vec<Status> {
-        let pl = InterPodAffinity { args: Default::default() };
+        let pl = InterPodAffinity {
+            args: Default::default(),
+        };
         let snap = Snapshot::new(c);
         let mut s = CycleState::default();
         pl.pre_filter(&mut s, p, &snap);
-        ["n1", "n2"].iter().map(|n| pl.filter(&s, p, c.node(n).expect("n"))).collect()
+        ["n1", "n2"]
+            .iter()
+            .map(|n| pl.filter(&s, p, c.node(n).expect("n")))
+            .collect()
     }
 
     #[test]
     fn affinity_anti_affinity_and_symmetry() {
         let c = cluster();
-        let noisy = pod_json(json!({"metadata": {"name": "x", "namespace": "default", "labels": {"app": "noisy"}},
-            "spec": {"containers": [{"name": "c"}]}}));
+        let noisy = pod_json(
+            json!({"metadata": {"name": "x", "namespace": "default", "labels": {"app": "noisy"}},
+            "spec": {"containers": [{"name": "c"}]}}),
+        );
         let st = run(&c, &noisy);
         assert_eq!(st[0].reasons, vec![ERR_EXISTING_ANTI_AFFINITY]);
         assert!(st[1].is_success());
@@ -300,10 +312,12 @@ mod tests {
     #[test]
     fn self_affinity_allows_first_pod() {
         let c = cluster();
-        let first = pod_json(json!({"metadata": {"name": "s", "namespace": "default", "labels": {"app": "cache"}},
+        let first = pod_json(
+            json!({"metadata": {"name": "s", "namespace": "default", "labels": {"app": "cache"}},
             "spec": {"containers": [{"name": "c"}], "affinity": {"podAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": [
-                    {"topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "cache"}}}]}}}}));
+                    {"topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "cache"}}}]}}}}),
+        );
         assert!(run(&c, &first).iter().all(|s| s.is_success()));
     }
 
@@ -314,7 +328,9 @@ mod tests {
             "spec": {"containers": [{"name": "c"}], "affinity": {"podAffinity": {
                 "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 10, "podAffinityTerm":
                     {"topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "db"}}}}]}}}}));
-        let pl = InterPodAffinity { args: Default::default() };
+        let pl = InterPodAffinity {
+            args: Default::default(),
+        };
         let snap = Snapshot::new(&c);
         let mut s = CycleState::default();
         let nodes: Vec<&NodeInfo> = ["n1", "n2"].iter().filter_map(|n| c.node(n)).collect();

@@ -73,8 +73,13 @@ pub const INERT_PLUGINS: &[&str] = &[
 /// Builds a plugin from its name and `pluginConfig` args (JSON). Unknown names give None.
 pub fn build(name: &str, args: Option<&serde_json::Value>) -> Result<Option<PluginRef>, String> {
     let parse = |what: &str| -> Result<serde_json::Value, String> {
-        Ok(args.cloned().unwrap_or(serde_json::json!({})))
-            .and_then(|v| if v.is_object() { Ok(v) } else { Err(format!("{what}: args must be an object")) })
+        Ok(args.cloned().unwrap_or(serde_json::json!({}))).and_then(|v| {
+            if v.is_object() {
+                Ok(v)
+            } else {
+                Err(format!("{what}: args must be an object"))
+            }
+        })
     };
     let p: PluginRef = match name {
         "NodeUnschedulable" => Arc::new(basic::NodeUnschedulable),
@@ -123,7 +128,9 @@ pub mod testutil {
 
     /// A pod in `default` named `p` with the given spec.
     pub fn pod(spec: serde_json::Value) -> Arc<PodInfo> {
-        pod_json(serde_json::json!({"metadata": {"name": "p", "namespace": "default"}, "spec": spec}))
+        pod_json(
+            serde_json::json!({"metadata": {"name": "p", "namespace": "default"}, "spec": spec}),
+        )
     }
 
     pub fn pod_json(v: serde_json::Value) -> Arc<PodInfo> {

@@ -266,17 +266,21 @@ mod tests {
                 .expect("node"),
             ));
         }
-        let existing = pod_json(json!({"metadata": {"name": "e1", "namespace": "default", "labels": {"app": "web"}},
-            "spec": {"containers": [{"name": "c"}]}}));
+        let existing = pod_json(
+            json!({"metadata": {"name": "e1", "namespace": "default", "labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "c"}]}}),
+        );
         c.add_pod(existing, "n1", false);
         c
     }
 
     fn spread_pod(action: &str) -> Arc<PodInfo> {
-        pod_json(json!({"metadata": {"name": "p", "namespace": "default", "labels": {"app": "web"}},
+        pod_json(
+            json!({"metadata": {"name": "p", "namespace": "default", "labels": {"app": "web"}},
             "spec": {"containers": [{"name": "c"}], "topologySpreadConstraints": [
                 {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": action,
-                 "labelSelector": {"matchLabels": {"app": "web"}}}]}}))
+                 "labelSelector": {"matchLabels": {"app": "web"}}}]}}),
+        )
     }
 
     #[test]
@@ -296,10 +300,20 @@ mod tests {
         let c = cluster();
         let snap = Snapshot::new(&c);
         let p = spread_pod("ScheduleAnyway");
-        let nodes: Vec<&NodeInfo> = ["n1", "n2", "n3"].iter().filter_map(|n| c.node(n)).collect();
+        let nodes: Vec<&NodeInfo> = ["n1", "n2", "n3"]
+            .iter()
+            .filter_map(|n| c.node(n))
+            .collect();
         let mut s = CycleState::default();
-        assert!(PodTopologySpread.pre_score(&mut s, &p, &nodes, &snap).is_success());
-        let mut scores: Vec<i64> = nodes.iter().map(|n| PodTopologySpread.score(&s, &p, n)).collect();
+        assert!(
+            PodTopologySpread
+                .pre_score(&mut s, &p, &nodes, &snap)
+                .is_success()
+        );
+        let mut scores: Vec<i64> = nodes
+            .iter()
+            .map(|n| PodTopologySpread.score(&s, &p, n))
+            .collect();
         PodTopologySpread.normalize(&s, &mut scores);
         assert!(scores[2] > scores[0]);
         assert_eq!(scores[0], scores[1]);
