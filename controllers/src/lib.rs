@@ -20,6 +20,7 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod endpointslice_mirroring;
 pub mod workqueue;
+pub mod job;
 
 pub use options::Options;
 
@@ -77,6 +78,11 @@ pub fn controllers() -> Vec<ControllerDescriptor> {
             name: "endpointslice-mirroring",
             enabled_by_default: true,
             run: endpointslice_mirroring::run,
+        },
+        ControllerDescriptor {
+            name: "job",
+            enabled_by_default: true,
+            run: job::run,
         },
     ]
 }
