@@ -152,7 +152,10 @@ fn filter_with_nominated(
     node: &NodeInfo,
     nominated: &Nominated,
 ) -> Status {
-    if let Some(noms) = nominated.get(&node.name) {
+    if let Some(noms) = (!nominated.is_empty())
+        .then(|| nominated.get(&node.name))
+        .flatten()
+    {
         let mut extra = noms
             .iter()
             .filter(|n| n.priority >= pod.priority && n.uid != pod.uid)

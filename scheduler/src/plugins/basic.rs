@@ -113,17 +113,19 @@ impl Plugin for TaintToleration {
         }
     }
     fn score(&self, _s: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let tols: Vec<Toleration> = tolerations(pod)
-            .iter()
-            .filter(|t| {
-                let e = t.effect.as_deref().unwrap_or_default();
-                e.is_empty() || e == "PreferNoSchedule"
-            })
-            .cloned()
-            .collect();
+        let soft = |t: &&Toleration| {
+            let e = t.effect.as_deref().unwrap_or_default();
+            e.is_empty() || e == "PreferNoSchedule"
+        };
         node.taints
             .iter()
-            .filter(|t| t.effect == "PreferNoSchedule" && !tolerated(&tols, t))
+            .filter(|taint| {
+                taint.effect == "PreferNoSchedule"
+                    && !tolerations(pod)
+                        .iter()
+                        .filter(soft)
+                        .any(|t| crate::selectors::tolerates(t, taint))
+            })
             .count() as i64
     }
     fn normalize(&self, _s: &CycleState, scores: &mut [i64]) {
