@@ -13,14 +13,17 @@ pub mod common;
 pub mod deployment;
 pub mod garbagecollector;
 pub mod leaderelection;
+pub mod namespace;
 pub mod options;
 pub mod replicaset;
+pub mod root_ca_cert_publisher;
+pub mod serviceaccount;
 
 pub mod endpoints;
 pub mod endpointslice;
 pub mod endpointslice_mirroring;
-pub mod workqueue;
 pub mod job;
+pub mod workqueue;
 
 pub use options::Options;
 
@@ -44,6 +47,21 @@ pub struct ControllerDescriptor {
 /// Every controller this binary has, in upstream's names.
 pub fn controllers() -> Vec<ControllerDescriptor> {
     vec![
+        ControllerDescriptor {
+            name: "namespace",
+            enabled_by_default: true,
+            run: namespace::run,
+        },
+        ControllerDescriptor {
+            name: "serviceaccount",
+            enabled_by_default: true,
+            run: serviceaccount::run,
+        },
+        ControllerDescriptor {
+            name: "root-ca-cert-publisher",
+            enabled_by_default: true,
+            run: root_ca_cert_publisher::run,
+        },
         ControllerDescriptor {
             name: "garbagecollector",
             enabled_by_default: true,
