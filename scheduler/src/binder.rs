@@ -147,6 +147,19 @@ pub async fn update_status(
     }
 }
 
+/// Clears a pod's `status.nominatedNodeName`.
+pub async fn clear_nomination(s: &Arc<Scheduler>, info: &PodInfo) {
+    let api: Api<Pod> = Api::namespaced(s.client.clone(), &info.namespace);
+    let patch = json!({"status": {"nominatedNodeName": null}});
+    if let Err(e) = api
+        .patch_status(&info.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        && !is_status(&e, 404)
+    {
+        tracing::warn!(pod = %info.key(), error = %e, "cannot clear 'NominatedNodeName' field");
+    }
+}
+
 /// Evicts the chosen victims: marks each with a DisruptionTarget condition, deletes it,
 /// and records `Preempted` on it.
 pub async fn evict_victims(

@@ -194,12 +194,28 @@ impl Scheduler {
             match res {
                 Ok(c) => {
                     self.metrics.preemptions.fetch_add(1, Ordering::Relaxed);
+                    // Lower-priority pods nominated to the same node may no longer fit
+                    // there: their nomination is cleared so they look elsewhere.
+                    let displaced: Vec<_> = st
+                        .nominated
+                        .get(&c.node)
+                        .into_iter()
+                        .flatten()
+                        .filter(|p| p.priority < info.priority)
+                        .cloned()
+                        .collect();
+                    for p in &displaced {
+                        st.set_nomination(p, None);
+                    }
                     st.set_nomination(info, Some(&c.node));
                     nominate = Some(Some(c.node.clone()));
                     let me = self.clone();
                     let (name, pod) = (profile.scheduler_name.clone(), info.clone());
                     tokio::spawn(async move {
                         crate::binder::evict_victims(&me, &name, &pod, c).await;
+                        for p in displaced {
+                            crate::binder::clear_nomination(&me, &p).await;
+                        }
                     });
                 }
                 Err(preemption::NoCandidate(msg)) => {
