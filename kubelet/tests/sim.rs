@@ -6,8 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{DeleteParams, PostParams};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 
@@ -223,6 +223,39 @@ async fn run_and_delete(via_binding: bool) {
     assert_eq!(cs.started, Some(true));
     assert_eq!(cs.image, "docker.io/library/nginx:latest");
     assert!(cs.state.as_ref().and_then(|s| s.running.as_ref()).is_some());
+
+    // the kubelet's container events, from the node's kubelet
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let reasons = eventually(&server, "Pulled, Created and Started events", || {
+        let events = events.clone();
+        async move {
+            let list = events.list(&ListParams::default()).await.ok()?;
+            let mine: Vec<Event> = list
+                .items
+                .into_iter()
+                .filter(|e| e.involved_object.name.as_deref() == Some("web"))
+                .filter(|e| {
+                    e.source.as_ref().and_then(|s| s.component.as_deref()) == Some("kubelet")
+                })
+                .collect();
+            let reasons: Vec<String> = mine.iter().filter_map(|e| e.reason.clone()).collect();
+            (reasons.len() >= 3).then_some(mine)
+        }
+    })
+    .await;
+    let started = reasons
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("Started"))
+        .expect("Started");
+    assert_eq!(started.message.as_deref(), Some("Started container nginx"));
+    assert_eq!(
+        started.involved_object.field_path.as_deref(),
+        Some("spec.containers{nginx}")
+    );
+    assert_eq!(
+        started.source.as_ref().and_then(|s| s.host.as_deref()),
+        Some("sim-1")
+    );
 
     // a graceful delete: the simulated kubelet stops it and removes it for good
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");

@@ -4,6 +4,7 @@
 //! API server, as a fleet of real kubelets would: this is how the control plane is
 //! tested at thousands of nodes on one machine.
 
+pub mod events;
 pub mod heartbeat;
 pub mod ipam;
 pub mod nodes;
@@ -105,7 +106,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         ));
     }
 
-    let workers = Arc::new(PodWorkers::new(client.clone(), runtimes));
+    let events = events::EventRecorder::new(client.clone(), o.events);
+    let workers = Arc::new(PodWorkers::new(client.clone(), runtimes, events));
     let pods: Api<Pod> = Api::all(client);
     // one watch for every node: bound pods, filtered to ours in memory
     let wc = watcher::Config::default().fields("spec.nodeName!=");

@@ -111,6 +111,10 @@ pub struct Options {
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub node_status_report_frequency: Duration,
 
+    /// Record the kubelet's container events (Pulled, Created, Started, Killing).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub events: bool,
+
     /// API writes in flight at once (status updates, leases, registrations).
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,

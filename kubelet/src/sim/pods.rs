@@ -19,6 +19,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
+use super::events::EventRecorder;
 use super::ipam::NodeIpam;
 use crate::status::{
     self, ContainerRuntimeStatus, PodRuntimeStatus, RuntimeState, StatusInputs, Terminated,
@@ -58,6 +59,7 @@ struct PodRun {
 pub struct PodWorkers {
     pub client: Client,
     pub nodes: HashMap<String, NodeRuntime>,
+    pub events: EventRecorder,
     runs: Mutex<HashMap<String, PodRun>>,
 }
 
@@ -159,10 +161,11 @@ fn status_patch(uid: &str, old: &Value, new: &Value) -> Value {
 }
 
 impl PodWorkers {
-    pub fn new(client: Client, nodes: HashMap<String, NodeRuntime>) -> Self {
+    pub fn new(client: Client, nodes: HashMap<String, NodeRuntime>, events: EventRecorder) -> Self {
         PodWorkers {
             client,
             nodes,
+            events,
             runs: Mutex::new(HashMap::new()),
         }
     }
@@ -172,20 +175,22 @@ impl PodWorkers {
     }
 
     /// The pod's run, started now (or adopted from the status a previous process wrote).
-    fn run_of(&self, pod: &Pod, node: &str) -> Result<PodRun, PodError> {
+    /// `starting`: containers are being started now (a pod being deleted never starts).
+    fn run_of(&self, pod: &Pod, node: &str, starting: bool) -> Result<PodRun, PodError> {
         let uid = pod.uid().unwrap_or_default();
         if let Some(r) = self.runs().get(&uid) {
             return Ok(r.clone());
         }
         let rt = &self.nodes[node];
         let st = pod.status.clone().unwrap_or_default();
-        let started_at = st
+        // a run a previous process started: keep its start time, record no new events
+        let adopted = st
             .container_statuses
             .iter()
             .flatten()
             .find_map(|c| c.state.as_ref()?.running.as_ref()?.started_at.clone())
-            .map(|t| t.0)
-            .unwrap_or_else(now);
+            .map(|t| t.0);
+        let started_at = adopted.unwrap_or_else(now);
         let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
         let ip = if host_network {
             None
@@ -208,6 +213,9 @@ impl PodWorkers {
             last_written: None,
         };
         self.runs().insert(uid, run.clone());
+        if adopted.is_none() && starting {
+            self.events.containers_started(pod, node);
+        }
         Ok(run)
     }
 
@@ -277,7 +285,10 @@ impl PodWorkers {
     async fn terminate(&self, pod: &Pod, node: &str) -> Result<(), PodError> {
         let uid = pod.uid().unwrap_or_default();
         if !is_terminal(pod) {
-            let run = self.run_of(pod, node)?;
+            if self.runs().contains_key(&uid) {
+                self.events.containers_stopping(pod, node);
+            }
+            let run = self.run_of(pod, node, false)?;
             self.sync_status(pod, &run, true).await?;
         }
         let api: Api<Pod> =
@@ -322,7 +333,7 @@ pub async fn reconcile(pod: Arc<Pod>, ctx: Arc<PodWorkers>) -> Result<Action, Po
         ctx.forget(&pod.uid().unwrap_or_default());
         return Ok(Action::await_change());
     }
-    let run = ctx.run_of(&pod, &node)?;
+    let run = ctx.run_of(&pod, &node, true)?;
     ctx.sync_status(&pod, &run, false).await?;
     let next = planned_exit(&pod, run.started_at).and_then(|(at, _)| {
         let wait = at.as_second() - Timestamp::now().as_second();
