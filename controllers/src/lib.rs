@@ -24,6 +24,8 @@ pub mod endpointslice;
 pub mod endpointslice_mirroring;
 pub mod job;
 pub mod workqueue;
+pub mod cronjob;
+pub mod ttl_after_finished;
 
 pub use options::Options;
 
@@ -101,6 +103,16 @@ pub fn controllers() -> Vec<ControllerDescriptor> {
             name: "job",
             enabled_by_default: true,
             run: job::run,
+        },
+        ControllerDescriptor {
+            name: "ttl-after-finished",
+            enabled_by_default: true,
+            run: ttl_after_finished::run,
+        },
+        ControllerDescriptor {
+            name: "cronjob",
+            enabled_by_default: true,
+            run: cronjob::run,
         },
     ]
 }
