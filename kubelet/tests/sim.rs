@@ -286,7 +286,7 @@ async fn pods_bound_through_binding_run_and_deleted_pods_go_away() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exit_annotations_complete_never_restart_pods() {
+async fn exit_annotations_and_deadlines_finish_never_restart_pods() {
     let server = testenv::TestServer::start();
     let client = server.client().await;
     let _sim = start_sim(&server, &["--nodes=1"]);
@@ -322,6 +322,22 @@ async fn exit_annotations_complete_never_restart_pods() {
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_deref()),
         ("False", Some("PodCompleted"))
+    );
+
+    // the kubelet fails a pod past its active deadline
+    create_pod(
+        &client,
+        json!({"metadata": {"name": "late"},
+               "spec": {"restartPolicy": "Never", "nodeName": "sim-0", "activeDeadlineSeconds": 1,
+                        "containers": [{"name": "work", "image": "busybox"}]}}),
+    )
+    .await;
+    let late = wait_phase(&server, &client, "late", "Failed").await;
+    let st = late.status.expect("status");
+    assert_eq!(st.reason.as_deref(), Some("DeadlineExceeded"));
+    assert_eq!(
+        st.message.as_deref(),
+        Some("Pod was active on the node longer than the specified deadline")
     );
 
     let bad = wait_phase(&server, &client, "bad", "Failed").await;

@@ -22,7 +22,8 @@ use serde_json::{Value, json};
 use super::events::EventRecorder;
 use super::ipam::NodeIpam;
 use crate::status::{
-    self, ContainerRuntimeStatus, PodRuntimeStatus, RuntimeState, StatusInputs, Terminated,
+    self, ContainerRuntimeStatus, Eviction, PodRuntimeStatus, RuntimeState, StatusInputs,
+    Terminated,
 };
 
 /// Seconds after which a pod's containers exit (pods with restartPolicy Never or
@@ -143,6 +144,17 @@ fn simulated_runtime(pod: &Pod, run: &PodRun, now: Timestamp, stopping: bool) ->
     }
 }
 
+/// When `spec.activeDeadlineSeconds` runs out, counted from the pod's start time.
+fn active_deadline(pod: &Pod, run: &PodRun) -> Option<Timestamp> {
+    let secs = pod.spec.as_ref()?.active_deadline_seconds?;
+    let start = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.start_time.as_ref())
+        .map_or(run.started_at, |t| t.0);
+    Timestamp::from_second(start.as_second().saturating_add(secs)).ok()
+}
+
 fn is_terminal(pod: &Pod) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
     matches!(phase, Some("Succeeded") | Some("Failed"))
@@ -246,7 +258,13 @@ impl PodWorkers {
     }
 
     /// Writes the status generated for `pod` when it differs from the stored one.
-    async fn sync_status(&self, pod: &Pod, run: &PodRun, stopping: bool) -> Result<(), PodError> {
+    async fn sync_status(
+        &self,
+        pod: &Pod,
+        run: &PodRun,
+        stopping: bool,
+        eviction: Option<Eviction>,
+    ) -> Result<(), PodError> {
         let now = now();
         let runtime = simulated_runtime(pod, run, now, stopping);
         let host_ips = &self.nodes[&run.node].host_ips;
@@ -254,6 +272,7 @@ impl PodWorkers {
             runtime: &runtime,
             host_ips,
             pod_is_terminal: stopping,
+            eviction,
             now,
         };
         let new =
@@ -289,7 +308,7 @@ impl PodWorkers {
                 self.events.containers_stopping(pod, node);
             }
             let run = self.run_of(pod, node, false)?;
-            self.sync_status(pod, &run, true).await?;
+            self.sync_status(pod, &run, true, None).await?;
         }
         let api: Api<Pod> =
             Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
@@ -334,8 +353,16 @@ pub async fn reconcile(pod: Arc<Pod>, ctx: Arc<PodWorkers>) -> Result<Action, Po
         return Ok(Action::await_change());
     }
     let run = ctx.run_of(&pod, &node, true)?;
-    ctx.sync_status(&pod, &run, false).await?;
-    let next = planned_exit(&pod, run.started_at).and_then(|(at, _)| {
+    let deadline = active_deadline(&pod, &run);
+    if deadline.is_some_and(|d| d <= Timestamp::now()) {
+        ctx.events.containers_stopping(&pod, &node);
+        let eviction = Some(Eviction::deadline_exceeded());
+        ctx.sync_status(&pod, &run, true, eviction).await?;
+        return Ok(Action::await_change());
+    }
+    ctx.sync_status(&pod, &run, false, None).await?;
+    let exit = planned_exit(&pod, run.started_at).map(|(at, _)| at);
+    let next = [exit, deadline].into_iter().flatten().min().and_then(|at| {
         let wait = at.as_second() - Timestamp::now().as_second();
         (wait >= 0).then(|| Duration::from_secs(wait as u64 + 1))
     });

@@ -117,7 +117,27 @@ pub struct StatusInputs<'a> {
     /// has finished): terminated containers then make the pod Succeeded or Failed
     /// whatever the restart policy.
     pub pod_is_terminal: bool,
+    /// Set when the kubelet evicts the pod (active deadline exceeded, node pressure):
+    /// the pod fails with this reason and message whatever its containers do.
+    pub eviction: Option<Eviction>,
     pub now: Timestamp,
+}
+
+/// Why the kubelet failed a pod.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Eviction {
+    pub reason: String,
+    pub message: String,
+}
+
+impl Eviction {
+    /// `spec.activeDeadlineSeconds` has passed since the pod started.
+    pub fn deadline_exceeded() -> Self {
+        Eviction {
+            reason: "DeadlineExceeded".into(),
+            message: "Pod was active on the node longer than the specified deadline".into(),
+        }
+    }
 }
 
 /// The status the kubelet writes next for `pod`, given what the runtime reports. The
@@ -142,11 +162,18 @@ pub fn generate_pod_status(pod: &Pod, inputs: &StatusInputs<'_>) -> PodStatus {
     if !terminal(&phase) && terminal(&old_phase) {
         phase = old_phase.clone();
     }
-    let (reason, message) = if phase == old_phase {
+    let (mut reason, mut message) = if phase == old_phase {
         (old.reason.clone(), old.message.clone())
     } else {
         (None, None)
     };
+    if let Some(e) = &inputs.eviction
+        && !terminal(&old_phase)
+    {
+        phase = phases::FAILED.to_string();
+        reason = Some(e.reason.clone());
+        message = Some(e.message.clone());
+    }
 
     let conditions = conditions::pod_conditions(
         pod,

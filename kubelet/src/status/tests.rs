@@ -50,6 +50,7 @@ fn status(p: &Pod, rt: &PodRuntimeStatus, terminal: bool, now: Timestamp) -> Pod
         runtime: rt,
         host_ips: &host,
         pod_is_terminal: terminal,
+        eviction: None,
         now,
     };
     generate_pod_status(p, &inputs)
@@ -434,4 +435,29 @@ fn image_references() {
     );
     assert_eq!(container_id("u", "c", 0), container_id("u", "c", 0));
     assert_ne!(container_id("u", "c", 0), container_id("u", "c", 1));
+}
+
+#[test]
+fn an_exceeded_deadline_fails_the_pod() {
+    let rt = PodRuntimeStatus {
+        sandbox_ready: false,
+        ips: vec!["10.128.0.2".into()],
+        containers: vec![exited("nginx", 137)],
+    };
+    let host = vec!["172.16.0.2".to_string()];
+    let inputs = StatusInputs {
+        runtime: &rt,
+        host_ips: &host,
+        pod_is_terminal: true,
+        eviction: Some(Eviction::deadline_exceeded()),
+        now: ts(9),
+    };
+    let s = generate_pod_status(&web(), &inputs);
+    assert_eq!(s.phase.as_deref(), Some("Failed"));
+    assert_eq!(s.reason.as_deref(), Some("DeadlineExceeded"));
+    assert_eq!(
+        s.message.as_deref(),
+        Some("Pod was active on the node longer than the specified deadline")
+    );
+    assert_eq!(condition(&s, "Ready").reason.as_deref(), Some("PodFailed"));
 }
