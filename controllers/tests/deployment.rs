@@ -27,6 +27,16 @@ fn deployment(name: &str, replicas: i32, strategy: serde_json::Value) -> Deploym
     .expect("deployment")
 }
 
+/// A real kubectl, if this machine has one.
+fn kubectl() -> Option<&'static str> {
+    [
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../_output/bin/kubectl"),
+        "/usr/lib/google-cloud-sdk/bin/kubectl.1.32",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+}
+
 fn annotation(rs: &ReplicaSet, key: &str) -> Option<String> {
     rs.annotations().get(key).cloned()
 }
@@ -128,7 +138,40 @@ async fn rolling_update_and_rollback() {
     api.patch("web", &PatchParams::default(), &Patch::Merge(patch))
         .await
         .expect("update");
+    // `kubectl rollout status` follows the rollout through the status fields
+    let rollout_status = kubectl().map(|bin| {
+        std::process::Command::new(bin)
+            .arg(format!(
+                "--kubeconfig={}",
+                server.kubeconfig_path().display()
+            ))
+            .args([
+                "rollout",
+                "status",
+                "deployment/web",
+                "-n",
+                "d",
+                "--timeout=90s",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start kubectl")
+    });
     wait_rolled_out(&client, "d", "web", "2").await;
+    if let Some(out) = rollout_status {
+        let out = out.wait_with_output().expect("kubectl output");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "kubectl rollout status: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("deployment \"web\" successfully rolled out"),
+            "{stdout}"
+        );
+    }
     let rss = replica_sets(&client, "d", "web").await;
     assert_eq!(rss.len(), 2);
     let old = rss

@@ -399,13 +399,14 @@ mod tests {
     #[test]
     fn new_rs_grows_within_surge() {
         let d = deployment(10, json!(3), json!(2));
-        let mut old = ReplicaSet::default();
-        old.spec = Some(k8s_openapi::api::apps::v1::ReplicaSetSpec {
-            replicas: Some(10),
+        let sized = |n: i32| ReplicaSet {
+            spec: Some(k8s_openapi::api::apps::v1::ReplicaSetSpec {
+                replicas: Some(n),
+                ..Default::default()
+            }),
             ..Default::default()
-        });
-        let mut new = old.clone();
-        new.spec.as_mut().map(|s| s.replicas = Some(0));
+        };
+        let (old, new) = (sized(10), sized(0));
         assert_eq!(
             new_rs_new_replicas(&d, &[old.clone(), new.clone()], &new),
             3
