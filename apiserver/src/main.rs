@@ -203,6 +203,7 @@ async fn main() -> Result<()> {
         quotas: Default::default(),
     };
     bootstrap::restore_allocations(&rest);
+    tokio::spawn(rest::follow_claims(rest.clone()));
     let listener = server::listen(&config).await?;
     let tokens = match &flags.token_auth_file {
         Some(path) => {

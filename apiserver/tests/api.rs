@@ -459,3 +459,60 @@ async fn a_pod_quota_holds_under_concurrent_creates() {
         Some("3")
     );
 }
+
+#[tokio::test]
+async fn pods_binding_assigns_a_node_once() {
+    use k8s_openapi::api::core::v1::Pod;
+    let server = common::TestServer::start();
+    let pods: Api<Pod> = Api::namespaced(server.client().await, "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+    }))
+    .expect("pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create");
+    let binding = |node: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": "p"},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node}
+        })
+    };
+    let done: serde_json::Value = pods
+        .create_subresource("binding", "p", &PostParams::default(), &binding("n1"))
+        .await
+        .expect("bind");
+    assert_eq!(done["status"], "Success");
+    let bound = pods.get("p").await.expect("get");
+    assert_eq!(bound.spec.and_then(|s| s.node_name).as_deref(), Some("n1"));
+    let scheduled = bound
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "PodScheduled")
+        .map(|c| c.status);
+    assert_eq!(scheduled.as_deref(), Some("True"));
+    let again = pods
+        .create_subresource::<serde_json::Value, serde_json::Value>(
+            "binding",
+            "p",
+            &PostParams::default(),
+            &binding("n2"),
+        )
+        .await
+        .expect_err("a second binding");
+    match again {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 409);
+            assert!(
+                s.message.contains("is already assigned to node \"n1\""),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

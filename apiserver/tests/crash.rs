@@ -73,7 +73,7 @@ async fn writer(
                 a.max_rv = a.max_rv.max(rv_of(&done));
             }
         }
-        if i % 50 == 0 {
+        if i.is_multiple_of(50) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }

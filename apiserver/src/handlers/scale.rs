@@ -206,44 +206,62 @@ pub async fn bind(
         .get("", "v1", "pods")
         .ok_or_else(|| ApiError::internal("pods are not served"))?;
     let ns = info.namespace.as_str();
-    let current = rest.get(&pods, ns, &pod_name)?;
     let conflict = |why: String| ApiError::conflict("", "pods/binding", &pod_name, &why);
-    if current.pointer("/metadata/deletionTimestamp").is_some() {
-        return Err(conflict(format!(
-            "pod {pod_name} is being deleted, cannot be assigned to a host"
-        )));
+    // as upstream's assignPod: one compare-and-swap of the stored pod, outside the pod
+    // update strategy (which keeps spec.nodeName immutable), retried on conflict
+    let key = crate::rest::key(&pods, ns, &pod_name);
+    let mut bound = false;
+    for _ in 0..5 {
+        let current = rest
+            .store
+            .get_fresh(&key, 0)
+            .await
+            .map_err(|e| crate::rest::storage_error(&pods, &pod_name, e))?
+            .ok_or_else(|| ApiError::not_found("", "pods", &pod_name))?;
+        if current.pointer("/metadata/deletionTimestamp").is_some() {
+            return Err(conflict(format!(
+                "pod {pod_name} is being deleted, cannot be assigned to a host"
+            )));
+        }
+        if let Some(n) = current
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
+            return Err(conflict(format!(
+                "pod {pod_name} is already assigned to node {n:?}"
+            )));
+        }
+        let mut pod = (*current).clone();
+        pod["spec"]["nodeName"] = json!(node);
+        let mut conds: Vec<Value> = pod
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        conds.retain(|c| c.get("type") != Some(&json!("PodScheduled")));
+        conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": crate::rest::now()}));
+        pod["status"]["conditions"] = json!(conds);
+        if query.dry_run_all {
+            bound = true;
+            break;
+        }
+        match rest
+            .store
+            .update(&key, crate::rest::rv_of(&current), pod)
+            .await
+        {
+            Ok(_) => {
+                bound = true;
+                break;
+            }
+            Err(crate::storage::StorageError::Conflict { .. }) => continue,
+            Err(e) => return Err(crate::rest::storage_error(&pods, &pod_name, e)),
+        }
     }
-    if let Some(n) = current
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-    {
-        return Err(conflict(format!(
-            "pod {pod_name} is already assigned to node {n:?}"
-        )));
+    if !bound {
+        return Err(ApiError::stale_update("", "pods", &pod_name));
     }
-    let mut pod = current.clone();
-    pod["spec"]["nodeName"] = json!(node);
-    let mut conds: Vec<Value> = pod
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    conds.retain(|c| c.get("type") != Some(&json!("PodScheduled")));
-    conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": crate::rest::now()}));
-    pod["status"]["conditions"] = json!(conds);
-    let opts = WriteOptions {
-        dry_run: query.dry_run_all,
-        ..Default::default()
-    };
-    let written = rest
-        .update(&pods, ns, &pod_name, "", pod.clone(), &opts)
-        .await?;
-    // the main-resource update keeps the stored status; the condition goes through /status
-    let mut status_obj = written.object.clone();
-    status_obj["status"] = pod["status"].clone();
-    rest.update(&pods, ns, &pod_name, "status", status_obj, &opts)
-        .await?;
     Ok(respond(
         StatusCode::CREATED,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),

@@ -231,6 +231,7 @@ impl Rest {
             match self.store.delete(&k, Some(rev)).await {
                 Ok(gone) => {
                     self.allocators.release_for(&storage_res, &gone);
+                    self.unclaim_service(&storage_res, &gone).await;
                     return Ok(DeleteOutcome::Deleted(conversion::to_version(&gone, res)));
                 }
                 Err(crate::storage::StorageError::Conflict { .. }) => continue,

@@ -2,6 +2,7 @@
 //! resource in the registry, as upstream's `genericregistry.Store`. It never special-cases
 //! a resource; per-resource rules come from [`crate::strategy`]. HTTP lives elsewhere.
 
+mod claims;
 mod delete;
 mod list;
 mod write;
@@ -16,6 +17,7 @@ use crate::registry::Registry;
 use crate::storage::{StorageError, Store};
 use crate::strategy::Allocators;
 
+pub use claims::follow_claims;
 pub use delete::{DeleteOptions, DeleteOutcome};
 pub use list::{ListOptions, ResourceVersionMatch, matches as matches_list, selectable};
 pub(crate) use write::rv_of;

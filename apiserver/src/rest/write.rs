@@ -352,8 +352,8 @@ impl Rest {
             .admit(&self.store, &storage_res, ns, &obj)
             .await?;
         let release = self
-            .allocators
-            .admit_create(&storage_res, &mut obj, opts.dry_run)?;
+            .admit_service_create(&storage_res, &mut obj, opts.dry_run)
+            .await?;
         if opts.dry_run {
             return Ok(Written {
                 object: conversion::to_version(&obj, res),
@@ -361,6 +361,9 @@ impl Rest {
                 warnings,
             });
         }
+        let claimed = (self.store.is_shared()
+            && crate::strategy::services::is_services(&storage_res))
+        .then(|| obj.clone());
         match self.store.create(&k, obj).await {
             Ok(stored) => {
                 admitted.record(&self.store).await;
@@ -372,6 +375,9 @@ impl Rest {
             }
             Err(e) => {
                 release.run(&self.allocators);
+                if let Some(svc) = claimed {
+                    self.unclaim_service(&storage_res, &svc).await;
+                }
                 Err(storage_error(res, &name, e))
             }
         }
@@ -522,6 +528,7 @@ impl Rest {
                 .await
                 .map_err(|e| storage_error(res, name, e))?;
             self.allocators.release_for(&storage_res, &gone);
+            self.unclaim_service(&storage_res, &gone).await;
             return Ok(Written {
                 object: conversion::to_version(&gone, res),
                 created: false,

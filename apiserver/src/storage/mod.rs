@@ -340,6 +340,11 @@ impl Store {
         self.read().last_change.get(resource).copied().unwrap_or(0)
     }
 
+    /// Whether other API servers may write the same data (etcd).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.inner.engine, Engine::Etcd(_))
+    }
+
     /// The latest revision.
     pub fn current_revision(&self) -> u64 {
         self.read().rev
@@ -566,12 +571,19 @@ impl Store {
         let outcome = match op {
             writer::Op::Create(obj) => etcd.create(key, &obj).await.map(|rev| (rev, obj)),
             writer::Op::Update { expected, obj } => {
-                let current = self.read().objects.get(key).cloned();
-                if let Some(cur) = current
-                    && cur.rev == expected
-                    && *cur.value == obj_without_rv(&obj, &cur.value)
-                {
-                    return Ok(cur.value);
+                let unchanged = |st: &State| {
+                    st.objects.get(key).and_then(|cur| {
+                        (cur.rev == expected && *cur.value == obj_without_rv(&obj, &cur.value))
+                            .then(|| cur.value.clone())
+                    })
+                };
+                // a write that changes nothing makes no revision, but only once etcd
+                // confirms the cached copy is still the latest (as upstream re-reads)
+                if unchanged(&self.read()).is_some() {
+                    self.sync().await?;
+                    if let Some(v) = unchanged(&self.read()) {
+                        return Ok(v);
+                    }
                 }
                 etcd.update(key, expected, &obj).await.map(|rev| (rev, obj))
             }
@@ -580,9 +592,16 @@ impl Store {
         let (rev, mut written) = match outcome {
             Ok(done) => done,
             Err(e) => {
-                // let the caller's retry read what made the compare fail
-                if let StorageError::Conflict { actual, .. } = &e {
-                    let _ = self.wait_applied(*actual, SYNC_TIMEOUT).await;
+                // let the caller (and its retry) read what made the compare fail: a
+                // write of another API server this cache has not seen yet
+                match &e {
+                    StorageError::Conflict { actual, .. } => {
+                        let _ = self.wait_applied(*actual, SYNC_TIMEOUT).await;
+                    }
+                    StorageError::AlreadyExists(_) | StorageError::NotFound(_) => {
+                        let _ = self.sync().await;
+                    }
+                    _ => {}
                 }
                 return Err(e);
             }

@@ -5,7 +5,7 @@
 
 mod namespaces;
 mod pods;
-mod services;
+pub mod services;
 
 use machinery::ApiError;
 use machinery::resource::ResourceInfo;

@@ -66,6 +66,26 @@ pub struct Release {
 }
 
 impl Release {
+    /// The service IPs this allocation took.
+    pub fn ips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.ips.iter().map(|v| Ipv4Addr::from(*v))
+    }
+
+    /// The node ports this allocation took.
+    pub fn ports(&self) -> &[u32] {
+        &self.ports
+    }
+
+    /// Leaves `ip` marked used when the rest is given back (someone else holds it).
+    pub fn keep_ip(&mut self, ip: Ipv4Addr) {
+        self.ips.retain(|v| *v != u32::from(ip));
+    }
+
+    /// Leaves `port` marked used when the rest is given back.
+    pub fn keep_port(&mut self, port: u32) {
+        self.ports.retain(|v| *v != port);
+    }
+
     pub fn run(self, a: &Allocators) {
         let mut ips = a.ips.lock().unwrap_or_else(|e| e.into_inner());
         self.ips.into_iter().for_each(|i| ips.release(i));
@@ -110,7 +130,7 @@ pub fn parse_port_range(r: &str) -> Result<(u32, u32), String> {
     Ok((a, b - a + 1))
 }
 
-fn is_services(res: &ResourceInfo) -> bool {
+pub fn is_services(res: &ResourceInfo) -> bool {
     res.group.is_empty() && res.plural == "services"
 }
 
@@ -338,6 +358,26 @@ impl Allocators {
         Ok(())
     }
 
+    /// Marks a service IP used or free (following claims made by other API servers).
+    pub fn mark_ip(&self, ip: Ipv4Addr, used: bool) {
+        let mut pool = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        if used {
+            pool.take(u32::from(ip));
+        } else {
+            pool.release(u32::from(ip));
+        }
+    }
+
+    /// Marks a node port used or free.
+    pub fn mark_port(&self, port: u32, used: bool) {
+        let mut pool = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+        if used {
+            pool.take(port);
+        } else {
+            pool.release(port);
+        }
+    }
+
     /// Frees a deleted Service's IP and ports.
     pub fn release_for(&self, res: &ResourceInfo, svc: &Value) {
         if !is_services(res) {
@@ -356,6 +396,15 @@ impl Allocators {
         let mut pool = self.ports.lock().unwrap_or_else(|e| e.into_inner());
         node_ports(svc).into_iter().for_each(|p| pool.release(p));
     }
+}
+
+/// The service IP and node ports a stored Service holds.
+pub fn held_by(svc: &Value) -> (Option<Ipv4Addr>, Vec<u32>) {
+    let ip = svc
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<Ipv4Addr>().ok());
+    (ip, node_ports(svc))
 }
 
 fn node_ports(svc: &Value) -> Vec<u32> {

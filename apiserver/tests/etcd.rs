@@ -1,0 +1,147 @@
+//! Two API servers on one real etcd: a write on one is read and watched on the other at
+//! the same resourceVersion, and Service IPs and node ports stay unique across them.
+
+use std::collections::HashSet;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::{Api, DeleteParams, PostParams, WatchEvent, WatchParams};
+use testenv as common;
+
+fn servers(etcd: &common::Etcd) -> (common::TestServer, common::TestServer) {
+    let flag = format!("--etcd-servers={}", etcd.endpoint);
+    (
+        common::TestServer::start_with(&[&flag]),
+        common::TestServer::start_with(&[&flag]),
+    )
+}
+
+fn svc(name: &str, ty: &str, ip: Option<&str>) -> Service {
+    let mut spec =
+        serde_json::json!({"type": ty, "ports": [{"port": 80}], "selector": {"app": name}});
+    if let Some(ip) = ip {
+        spec["clusterIP"] = serde_json::json!(ip);
+    }
+    serde_json::from_value(serde_json::json!({"metadata": {"name": name}, "spec": spec}))
+        .expect("service")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_server_is_read_and_watched_on_the_other() {
+    let etcd = common::Etcd::start();
+    let (a, b) = servers(&etcd);
+    let on_a: Api<ConfigMap> = Api::namespaced(a.client().await, "default");
+    let on_b: Api<ConfigMap> = Api::namespaced(b.client().await, "default");
+    let list = on_b.list(&Default::default()).await.expect("list on b");
+    let from = list.metadata.resource_version.expect("rv");
+    let mut watch = on_b
+        .watch(&WatchParams::default().timeout(30), &from)
+        .await
+        .expect("watch on b")
+        .boxed();
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "shared"}, "data": {"k": "v"}
+    }))
+    .expect("cm");
+    let made = on_a
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("create on a");
+    // a consistent read on b sees it at once, at the same resourceVersion
+    let read = on_b.get("shared").await.expect("get on b");
+    assert_eq!(
+        read.metadata.resource_version,
+        made.metadata.resource_version
+    );
+    loop {
+        match watch.try_next().await.expect("watch event") {
+            Some(WatchEvent::Added(o)) if o.metadata.name.as_deref() == Some("shared") => {
+                assert_eq!(o.metadata.resource_version, made.metadata.resource_version);
+                break;
+            }
+            Some(_) => continue,
+            None => panic!("b's watch ended without a's write"),
+        }
+    }
+    // b updating from what it read wins; a's stale copy then conflicts
+    let mut newer = read.clone();
+    newer.data = Some([("k".to_string(), "v2".to_string())].into());
+    on_b.replace("shared", &PostParams::default(), &newer)
+        .await
+        .expect("update on b");
+    let stale = on_a.replace("shared", &PostParams::default(), &made).await;
+    assert!(matches!(stale, Err(kube::Error::Api(e)) if e.code == 409));
+    assert_eq!(
+        on_a.get("shared")
+            .await
+            .expect("get on a")
+            .data
+            .and_then(|d| d.get("k").cloned()),
+        Some("v2".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_ips_and_node_ports_stay_unique_across_servers() {
+    let etcd = common::Etcd::start();
+    let (a, b) = servers(&etcd);
+    let apis: Vec<Api<Service>> = vec![
+        Api::namespaced(a.client().await, "default"),
+        Api::namespaced(b.client().await, "default"),
+    ];
+    // both servers allocate at the same time from pools that start alike
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let api = apis[i % 2].clone();
+        let ty = if i % 4 < 2 { "ClusterIP" } else { "NodePort" };
+        tasks.push(tokio::spawn(async move {
+            api.create(&PostParams::default(), &svc(&format!("s{i}"), ty, None))
+                .await
+        }));
+    }
+    let mut ips = HashSet::new();
+    let mut ports = HashSet::new();
+    for t in tasks {
+        let s = t.await.expect("task").expect("create service");
+        let spec = s.spec.expect("spec");
+        let ip = spec.cluster_ip.expect("clusterIP");
+        assert!(ips.insert(ip.clone()), "{ip} was handed out twice");
+        for p in spec.ports.unwrap_or_default() {
+            if let Some(np) = p.node_port {
+                assert!(ports.insert(np), "node port {np} was handed out twice");
+            }
+        }
+    }
+    assert_eq!(ports.len(), 20);
+    // asking for an IP another server holds fails as upstream words it
+    let taken = apis[0]
+        .get("s1")
+        .await
+        .expect("s1")
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .expect("ip");
+    let err = apis[0]
+        .create(
+            &PostParams::default(),
+            &svc("again", "ClusterIP", Some(&taken)),
+        )
+        .await
+        .expect_err("a taken IP");
+    assert!(
+        matches!(&err, kube::Error::Api(e) if e.code == 422 && e.message.contains("provided IP is already allocated")),
+        "{err:?}"
+    );
+    // once deleted on one server, the other can hand the IP out again
+    apis[1]
+        .delete("s1", &DeleteParams::default())
+        .await
+        .expect("delete on b");
+    apis[0]
+        .create(
+            &PostParams::default(),
+            &svc("again", "ClusterIP", Some(&taken)),
+        )
+        .await
+        .expect("the freed IP");
+}
