@@ -1,9 +1,5 @@
 //! End-to-end placement through `pods/binding`: where pods land, the `Scheduled` event,
 //! and pods becoming schedulable after cluster changes or preemption.
-//!
-//! Ignored while kube-apiserver's `pods/binding` runs pod-update validation and refuses
-//! the nodeName change (the same reason kubelet/tests/sim.rs ignores its binding test).
-//! Run with `cargo test --release -p kube-scheduler --test binding -- --ignored`.
 
 mod common;
 
@@ -14,13 +10,8 @@ use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
-const BROKEN_BINDING: &str =
-    "kube-apiserver's pods/binding runs pod-update validation and refuses the nodeName change";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kube-apiserver's pods/binding runs pod-update validation and refuses the nodeName change"]
 async fn binds_to_least_allocated_node_and_records_scheduled() {
-    let _ = BROKEN_BINDING;
     let env = Env::start(&[]).await;
     env.node("small", "2", "4Gi", json!({}), json!([])).await;
     env.node("medium", "4", "8Gi", json!({}), json!([])).await;
@@ -45,7 +36,6 @@ async fn binds_to_least_allocated_node_and_records_scheduled() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kube-apiserver's pods/binding runs pod-update validation and refuses the nodeName change"]
 async fn consecutive_pods_see_each_others_resources() {
     let env = Env::start(&[]).await;
     for n in ["n1", "n2", "n3"] {
@@ -68,7 +58,6 @@ async fn consecutive_pods_see_each_others_resources() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kube-apiserver's pods/binding runs pod-update validation and refuses the nodeName change"]
 async fn new_node_makes_pending_pod_schedulable() {
     let env = Env::start(&[]).await;
     env.node("n1", "2", "4Gi", json!({}), json!([])).await;
@@ -84,7 +73,6 @@ async fn new_node_makes_pending_pod_schedulable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kube-apiserver's pods/binding runs pod-update validation and refuses the nodeName change"]
 async fn taints_tolerations_and_affinity_placement() {
     let env = Env::start(&[]).await;
     let taint = json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]);
@@ -123,7 +111,6 @@ async fn taints_tolerations_and_affinity_placement() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kube-apiserver's pods/binding runs pod-update validation and refuses the nodeName change"]
 async fn hard_topology_spread_and_anti_affinity_placement() {
     let env = Env::start(&[]).await;
     let zone = |z: &str| json!({"topology.kubernetes.io/zone": z});
@@ -156,7 +143,6 @@ async fn hard_topology_spread_and_anti_affinity_placement() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kube-apiserver's pods/binding runs pod-update validation and refuses the nodeName change"]
 async fn preemptor_is_bound_after_its_victim_goes() {
     let env = Env::start(&[]).await;
     for (name, value) in [("low", 10), ("high", 1000)] {
