@@ -26,6 +26,7 @@ pub mod job;
 pub mod workqueue;
 pub mod cronjob;
 pub mod ttl_after_finished;
+pub mod statefulset;
 
 pub use options::Options;
 
@@ -113,6 +114,11 @@ pub fn controllers() -> Vec<ControllerDescriptor> {
             name: "cronjob",
             enabled_by_default: true,
             run: cronjob::run,
+        },
+        ControllerDescriptor {
+            name: "statefulset",
+            enabled_by_default: true,
+            run: statefulset::run,
         },
     ]
 }
