@@ -280,7 +280,6 @@ async fn pods_created_on_a_node_run_and_deleted_pods_go_away() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kube-apiserver's pods/binding runs pod-update validation and refuses the nodeName change"]
 async fn pods_bound_through_binding_run_and_deleted_pods_go_away() {
     run_and_delete(true).await;
 }

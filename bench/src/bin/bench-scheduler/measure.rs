@@ -22,6 +22,8 @@ pub struct PhaseResult {
     pub pods: usize,
     pub bound: usize,
     pub pods_per_second: f64,
+    /// How fast the pods were created: scheduling cannot outrun it.
+    pub creates_per_second: f64,
     pub p50: Duration,
     pub p99: Duration,
     /// The scheduler's resident and peak resident memory after the phase, in kB.
@@ -151,6 +153,7 @@ pub async fn run_phase(
     );
     let start = Instant::now();
     create_pods(&api, phase, cfg, &created).await?;
+    let create_secs = start.elapsed().as_secs_f64().max(1e-3);
     eprintln!(
         "bench-scheduler: {}: created in {:.1}s; waiting for bindings",
         phase.name(),
@@ -191,6 +194,7 @@ pub async fn run_phase(
         pods: cfg.pods,
         bound: bound.len(),
         pods_per_second: bound.len() as f64 / elapsed,
+        creates_per_second: cfg.pods as f64 / create_secs,
         p50: quantile(&latencies, 0.50),
         p99: quantile(&latencies, 0.99),
         rss_kb: cfg.scheduler_pid.and_then(rss_kb),
