@@ -187,3 +187,73 @@ async fn replication_controller_keeps_replicas() {
     .await;
     assert_eq!(s.fully_labeled_replicas, Some(2));
 }
+
+#[tokio::test]
+async fn quota_failure_sets_replica_failure() {
+    let server = testenv::TestServer::start();
+    let client = server.client().await;
+    let _kcm = Kcm::run(&server, "replicaset");
+    create_namespace(&client, "quota").await;
+    let quotas: Api<k8s_openapi::api::core::v1::ResourceQuota> =
+        Api::namespaced(client.clone(), "quota");
+    let q =
+        serde_json::from_value(json!({"metadata": {"name": "q"}, "spec": {"hard": {"pods": "1"}}}))
+            .expect("quota");
+    quotas
+        .create(&PostParams::default(), &q)
+        .await
+        .expect("quota");
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "quota");
+    rss.create(&PostParams::default(), &replicaset("capped", 3))
+        .await
+        .expect("rs");
+    let cond = wait_for(60, "ReplicaFailure", || async {
+        let s = rss.get("capped").await.ok()?.status?;
+        s.conditions?
+            .into_iter()
+            .find(|c| c.type_ == "ReplicaFailure")
+    })
+    .await;
+    assert_eq!(cond.status, "True");
+    assert_eq!(cond.reason.as_deref(), Some("FailedCreate"));
+    assert!(
+        cond.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("exceeded quota"),
+        "{cond:?}"
+    );
+    assert_eq!(live_pods(&client, "quota", "app=capped").await.len(), 1);
+    let events: Api<Event> = Api::namespaced(client.clone(), "quota");
+    let failed = wait_for(60, "FailedCreate event", || async {
+        let l = events.list(&ListParams::default()).await.ok()?;
+        l.items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("FailedCreate"))
+    })
+    .await;
+    assert!(
+        failed
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("Error creating: ")
+    );
+    assert_eq!(failed.type_.as_deref(), Some("Warning"));
+
+    // lifting the quota lets the ReplicaSet finish and clears the condition
+    quotas
+        .delete("q", &Default::default())
+        .await
+        .expect("delete quota");
+    wait_for(60, "condition cleared", || async {
+        let s = rss.get("capped").await.ok()?.status?;
+        let clear = s
+            .conditions
+            .unwrap_or_default()
+            .iter()
+            .all(|c| c.type_ != "ReplicaFailure");
+        (clear && s.replicas == 3).then_some(())
+    })
+    .await;
+}

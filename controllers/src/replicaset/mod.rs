@@ -181,6 +181,8 @@ async fn reconcile<K: ReplicaOwner>(
         .await;
     }
     let claimed_refs: Vec<&Pod> = claimed.iter().map(|p| p.as_ref()).collect();
+    // a failed round is retried (upstream requeues with backoff), after the status says why
+    let retry = failure.as_ref().map(|f| f.message.clone());
     let current = owner.status_json();
     let new_status = status::calculate(StatusInputs {
         current: &current,
@@ -195,6 +197,9 @@ async fn reconcile<K: ReplicaOwner>(
     });
     if status_changed(&current, &new_status) {
         write_status(&owner_api, owner.as_ref(), new_status.clone()).await?;
+    }
+    if let Some(message) = retry {
+        return Err(anyhow::anyhow!("{message}").into());
     }
     Ok(requeue_after(owner.as_ref(), &new_status, &claimed_refs))
 }
