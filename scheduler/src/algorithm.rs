@@ -118,20 +118,22 @@ pub fn run_pre_filter(
             }
         }
     }
+    state.active_filters = (0..profile.filters.len())
+        .filter(|i| !state.skip_filter.contains(&profile.filters[*i].name()))
+        .collect();
     Ok(())
 }
 
-/// Runs the Filter steps on one node, stopping at the first rejection.
+/// Runs the Filter steps (of plugins PreFilter did not skip) on one node, stopping at the
+/// first rejection.
 pub fn run_filters(
     profile: &Profile,
     state: &CycleState,
     pod: &PodInfo,
     node: &NodeInfo,
 ) -> Status {
-    for p in &profile.filters {
-        if state.skip_filter.contains(&p.name()) {
-            continue;
-        }
+    for &i in &state.active_filters {
+        let p = &profile.filters[i];
         let st = p.filter(state, pod, node);
         if !st.is_success() {
             return Status {

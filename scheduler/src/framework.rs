@@ -82,6 +82,8 @@ pub struct CycleState {
     /// Plugins whose PreFilter/PreScore returned Skip.
     pub skip_filter: Vec<&'static str>,
     pub skip_score: Vec<&'static str>,
+    /// Indexes of the profile's filter plugins to run (set after PreFilter).
+    pub active_filters: Vec<usize>,
 }
 
 impl CycleState {
