@@ -45,8 +45,8 @@ struct Args {
     /// Pods per phase [default: 10000, quick: 1000].
     #[arg(long)]
     pods: Option<usize>,
-    /// Creates in flight.
-    #[arg(long, default_value_t = 32)]
+    /// Creates in flight (enough that creating pods does not cap what is measured).
+    #[arg(long, default_value_t = 128)]
     concurrency: usize,
     /// Phases to run, comma separated (plain, pod-anti-affinity, topology-spread).
     #[arg(long, value_delimiter = ',')]
