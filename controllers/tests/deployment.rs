@@ -73,21 +73,11 @@ async fn wait_rolled_out(
     .await
 }
 
-#[tokio::test]
-async fn rolling_update_and_rollback() {
-    let server = testenv::TestServer::start();
-    let client = server.client().await;
-    let _kcm = Kcm::run(&server, "deployment,replicaset");
-    create_namespace(&client, "d").await;
-    let api: Api<Deployment> = Api::namespaced(client.clone(), "d");
-    let strategy =
-        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}});
-    api.create(&PostParams::default(), &deployment("web", 3, strategy))
-        .await
-        .expect("create");
-
-    let d = wait_rolled_out(&client, "d", "web", "1").await;
-    let rss = replica_sets(&client, "d", "web").await;
+/// The first rollout: one ReplicaSet named after its template hash, upstream's
+/// annotations, conditions and messages, pods labelled with the hash. Returns the
+/// ReplicaSet and its hash.
+async fn check_first_revision(client: &kube::Client, d: &Deployment) -> (ReplicaSet, String) {
+    let rss = replica_sets(client, "d", "web").await;
     assert_eq!(rss.len(), 1);
     let first = rss[0].clone();
     let hash = first
@@ -129,9 +119,39 @@ async fn rolling_update_and_rollback() {
         .expect("Progressing");
     let msg = format!("ReplicaSet \"web-{hash}\" has successfully progressed.");
     assert_eq!(progressing.message.as_deref(), Some(msg.as_str()));
-    for p in live_pods(&client, "d", "app=web").await {
+    for p in live_pods(client, "d", "app=web").await {
         assert_eq!(p.labels().get("pod-template-hash"), Some(&hash));
     }
+
+    (first, hash)
+}
+
+/// Messages of the deployment's ScalingReplicaSet events.
+async fn scaling_events(client: &kube::Client, ns: &str) -> Vec<String> {
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    let list = events.list(&ListParams::default()).await.expect("events");
+    list.items
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("ScalingReplicaSet"))
+        .filter_map(|e| e.message.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn rolling_update_and_rollback() {
+    let server = testenv::TestServer::start();
+    let client = server.client().await;
+    let _kcm = Kcm::run(&server, "deployment,replicaset");
+    create_namespace(&client, "d").await;
+    let api: Api<Deployment> = Api::namespaced(client.clone(), "d");
+    let strategy =
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}});
+    api.create(&PostParams::default(), &deployment("web", 3, strategy))
+        .await
+        .expect("create");
+
+    let d = wait_rolled_out(&client, "d", "web", "1").await;
+    let (first, hash) = check_first_revision(&client, &d).await;
 
     // a template change rolls out a second ReplicaSet
     let patch = json!({"spec": {"template": {"metadata": {"annotations": {"v": "2"}}}}});
@@ -209,14 +229,7 @@ async fn rolling_update_and_rollback() {
     );
     assert_eq!(revived.spec.as_ref().and_then(|s| s.replicas), Some(3));
 
-    let events: Api<Event> = Api::namespaced(client.clone(), "d");
-    let list = events.list(&ListParams::default()).await.expect("events");
-    let scaling: Vec<String> = list
-        .items
-        .iter()
-        .filter(|e| e.reason.as_deref() == Some("ScalingReplicaSet"))
-        .filter_map(|e| e.message.clone())
-        .collect();
+    let scaling = scaling_events(&client, "d").await;
     let first_up = format!("Scaled up replica set web-{hash} from 0 to 3");
     assert!(scaling.contains(&first_up), "{scaling:?}");
     let second_up = format!("Scaled up replica set {} from 0 to 1", second.name_any());

@@ -183,6 +183,28 @@ async fn reconcile<K: ReplicaOwner>(
     let claimed_refs: Vec<&Pod> = claimed.iter().map(|p| p.as_ref()).collect();
     // a failed round is retried (upstream requeues with backoff), after the status says why
     let retry = failure.as_ref().map(|f| f.message.clone());
+    let new_status = sync_status(
+        &owner_api,
+        owner.as_ref(),
+        &claimed_refs,
+        terminating,
+        failure,
+    )
+    .await?;
+    if let Some(message) = retry {
+        return Err(anyhow::anyhow!("{message}").into());
+    }
+    Ok(requeue_after(owner.as_ref(), &new_status, &claimed_refs))
+}
+
+/// Computes the status from the claimed pods and writes it when it changed.
+async fn sync_status<K: ReplicaOwner>(
+    api: &Api<K>,
+    owner: &K,
+    claimed: &[&Pod],
+    terminating: usize,
+    failure: Option<ManageFailure>,
+) -> anyhow::Result<serde_json::Value> {
     let current = owner.status_json();
     let new_status = status::calculate(StatusInputs {
         current: &current,
@@ -191,17 +213,14 @@ async fn reconcile<K: ReplicaOwner>(
             .template()
             .and_then(|t| t.metadata.as_ref()?.labels.as_ref()),
         min_ready_seconds: owner.min_ready_seconds(),
-        active: &claimed_refs,
+        active: claimed,
         terminating,
         failure,
     });
     if status_changed(&current, &new_status) {
-        write_status(&owner_api, owner.as_ref(), new_status.clone()).await?;
+        write_status(api, owner, new_status.clone()).await?;
     }
-    if let Some(message) = retry {
-        return Err(anyhow::anyhow!("{message}").into());
-    }
-    Ok(requeue_after(owner.as_ref(), &new_status, &claimed_refs))
+    Ok(new_status)
 }
 
 /// Pods of every owner that shares this owner's controller (a Deployment's other
