@@ -27,6 +27,7 @@ pub mod workqueue;
 pub mod cronjob;
 pub mod ttl_after_finished;
 pub mod statefulset;
+pub mod daemonset;
 
 pub use options::Options;
 
@@ -119,6 +120,11 @@ pub fn controllers() -> Vec<ControllerDescriptor> {
             name: "statefulset",
             enabled_by_default: true,
             run: statefulset::run,
+        },
+        ControllerDescriptor {
+            name: "daemonset",
+            enabled_by_default: true,
+            run: daemonset::run,
         },
     ]
 }

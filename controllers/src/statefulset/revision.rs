@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use serde_json::{Value, json};
@@ -34,15 +35,39 @@ fn safe_encode(h: u32) -> String {
 
 /// The revision data for the set's current template.
 pub fn patch_of(set: &StatefulSet) -> Value {
-    let mut template = set
-        .spec
-        .as_ref()
-        .map(|s| serde_json::to_value(&s.template).unwrap_or(Value::Null))
+    template_patch(set.spec.as_ref().map(|s| &s.template))
+}
+
+/// The revision data recording a pod template (shared with the DaemonSet controller).
+pub fn template_patch(template: Option<&PodTemplateSpec>) -> Value {
+    let mut template = template
+        .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
         .unwrap_or(Value::Null);
     if let Some(obj) = template.as_object_mut() {
         obj.insert("$patch".into(), json!("replace"));
     }
     json!({"spec": {"template": template}})
+}
+
+/// A revision named `<owner>-<hash>` recording `data`, owned by `owner`.
+pub fn make_revision(
+    owner: &OwnerInfo,
+    data: Value,
+    labels: BTreeMap<String, String>,
+    collisions: Option<i32>,
+    number: i64,
+) -> ControllerRevision {
+    ControllerRevision {
+        metadata: ObjectMeta {
+            name: Some(format!("{}-{}", owner.name, hash(&data, collisions))),
+            namespace: owner.namespace.clone(),
+            labels: Some(labels),
+            owner_references: Some(vec![owner.controller_ref()]),
+            ..Default::default()
+        },
+        data: Some(RawExtension(data)),
+        revision: number,
+    }
 }
 
 /// The hash naming a revision with `data`, salted by the collision count.
@@ -59,24 +84,13 @@ pub fn hash(data: &Value, collision_count: Option<i32>) -> String {
 pub fn new_revision(set: &StatefulSet, number: i64) -> ControllerRevision {
     let data = patch_of(set);
     let collisions = set.status.as_ref().and_then(|s| s.collision_count);
-    let name = set.metadata.name.clone().unwrap_or_default();
     let labels: BTreeMap<String, String> = set
         .spec
         .as_ref()
         .and_then(|s| s.template.metadata.as_ref())
         .and_then(|m| m.labels.clone())
         .unwrap_or_default();
-    ControllerRevision {
-        metadata: ObjectMeta {
-            name: Some(format!("{name}-{}", hash(&data, collisions))),
-            namespace: set.metadata.namespace.clone(),
-            labels: Some(labels),
-            owner_references: Some(vec![OwnerInfo::of(set).controller_ref()]),
-            ..Default::default()
-        },
-        data: Some(RawExtension(data)),
-        revision: number,
-    }
+    make_revision(&OwnerInfo::of(set), data, labels, collisions, number)
 }
 
 /// Whether a stored revision records the same template as `data`.
