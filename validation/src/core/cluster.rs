@@ -312,14 +312,16 @@ pub fn validate_event(ev: &Value) -> Errs {
             ));
         }
     } else {
-        for f in [
-            "reportingController",
-            "reportingInstance",
-            "action",
-            "reason",
+        // (stored field, the path upstream reports: its internal type's name, which is
+        // also the events.k8s.io field)
+        for (f, path) in [
+            ("reportingComponent", "reportingController"),
+            ("reportingInstance", "reportingInstance"),
+            ("action", "action"),
+            ("reason", "reason"),
         ] {
             if str_or_empty(ev, f).is_empty() {
-                errs.push(FieldError::required(f, ""));
+                errs.push(FieldError::required(path, ""));
             }
         }
         let t = str_or_empty(ev, "type");

@@ -274,6 +274,19 @@ fn quotas_and_events() {
         create("events", e),
         vec!["involvedObject.namespace: Invalid value: \"other\": does not match event.namespace"]
     );
+    // a new-style event (as events.k8s.io/v1 writes are stored) names its reporter in
+    // reportingComponent; errors use upstream's reportingController
+    let new_style = json!({"metadata": {"name": "e.2", "namespace": "d"}, "eventTime": "2026-01-01T00:00:00.000000Z",
+        "reportingComponent": "default-scheduler", "reportingInstance": "h", "action": "Binding", "reason": "Scheduled", "type": "Normal"});
+    assert!(create("events", new_style.clone()).is_empty());
+    let mut missing = new_style;
+    missing
+        .as_object_mut()
+        .map(|m| m.remove("reportingComponent"));
+    assert_eq!(
+        create("events", missing),
+        vec!["reportingController: Required value"]
+    );
 }
 
 #[test]
