@@ -9,7 +9,9 @@
 #   SIMULATED_NODES=N  the whole control plane plus kubelet-sim with N simulated nodes
 #                named sim-0 .. sim-<N-1> (8 CPU, 32Gi, 110 pods each)
 #   KUBELET_SIM_FLAGS  more kubelet-sim flags, e.g. "--zones=3 --cpu=16"
-#   STORAGE      embedded (default) | etcd
+#   STORAGE      embedded (default) | etcd: a real etcd (Debian's etcd-server) on loopback,
+#                its data in $LOCAL_DIR/etcd, and the apiserver on it with --etcd-servers
+#   ETCD_PORT    etcd's client port with STORAGE=etcd (default: SECURE_PORT+1; peer: +2)
 #   SECURE_PORT  the apiserver's HTTPS port (default: 6443)
 #   API_HOST     the address it binds to and clients use (default: 127.0.0.1)
 #   LOCAL_DIR    where PKI, kubeconfig, data, logs and pids live (default: _output/local)
@@ -31,13 +33,16 @@ BIN_DIR="${BIN_DIR:-$ROOT/target/release}"
 PKI_DIR="$LOCAL_DIR/pki"
 KUBECONFIG_FILE="$LOCAL_DIR/admin.kubeconfig"
 READY_TIMEOUT="${READY_TIMEOUT:-60}"
+ETCD_PORT="${ETCD_PORT:-$((SECURE_PORT + 1))}"
+ETCD_URL="http://127.0.0.1:$ETCD_PORT"
 
 check_knobs() {
   components::resolve
   [[ " $COMPONENTS " == *" apiserver "* ]] || die "COMPONENTS must include apiserver"
   case $STORAGE in
     embedded) ;;
-    etcd) die "STORAGE=etcd is not yet supported (use STORAGE=embedded)" ;;
+    etcd) command -v etcd >/dev/null || [[ ${SKIP_DEPS:-0} != 1 ]] ||
+      die "STORAGE=etcd needs etcd (Debian's etcd-server; hack/install-deps.sh installs it)" ;;
     *) die "unknown STORAGE '$STORAGE' (known: embedded, etcd)" ;;
   esac
   [[ $SECURE_PORT =~ ^[0-9]+$ ]] || die "SECURE_PORT must be a number, not '$SECURE_PORT'"
@@ -86,9 +91,34 @@ EOF
 
 port_in_use() { (exec 3<>"/dev/tcp/$API_HOST/$SECURE_PORT") 2>/dev/null; }
 
+# start_etcd: a one-member etcd on loopback for STORAGE=etcd (its data kept across runs).
+start_etcd() {
+  local peer="http://127.0.0.1:$((ETCD_PORT + 1))" i
+  (exec 3<>"/dev/tcp/127.0.0.1/$ETCD_PORT") 2>/dev/null &&
+    die "etcd's port 127.0.0.1:$ETCD_PORT is already in use by a process we did not start (set ETCD_PORT)"
+  mkdir -p "$LOCAL_DIR/etcd"
+  procs::start etcd "$LOCAL_DIR/logs/etcd.log" etcd --name=local \
+    --data-dir="$LOCAL_DIR/etcd" \
+    --listen-client-urls="$ETCD_URL" --advertise-client-urls="$ETCD_URL" \
+    --listen-peer-urls="$peer" --initial-advertise-peer-urls="$peer" \
+    --initial-cluster="local=$peer"
+  for ((i = 0; i < READY_TIMEOUT * 5; i++)); do
+    curl -sf --max-time 2 "$ETCD_URL/health" | grep -q '"health":"true"' && {
+      log "etcd is ready at $ETCD_URL"
+      return
+    }
+    procs::pid etcd >/dev/null || break
+    sleep 0.2
+  done
+  tail -n 20 "$LOCAL_DIR/logs/etcd.log" >&2 || true
+  die "etcd did not become healthy; its log's tail is above ($LOCAL_DIR/logs/etcd.log)"
+}
+
 start_apiserver() {
   port_in_use && die "port $API_HOST:$SECURE_PORT is already in use by a process we did not start"
   mkdir -p "$LOCAL_DIR/data"
+  local storage=(--data-dir="$LOCAL_DIR/data")
+  [[ $STORAGE == etcd ]] && storage=(--etcd-servers="$ETCD_URL")
   procs::start kube-apiserver "$LOCAL_DIR/logs/kube-apiserver.log" \
     "$BIN_DIR/kube-apiserver" \
     --secure-port="$SECURE_PORT" \
@@ -97,7 +127,7 @@ start_apiserver() {
     --tls-cert-file="$PKI_DIR/apiserver.crt" \
     --tls-private-key-file="$PKI_DIR/apiserver.key" \
     --client-ca-file="$PKI_DIR/ca.crt" \
-    --data-dir="$LOCAL_DIR/data" \
+    "${storage[@]}" \
     --service-cluster-ip-range="$SERVICE_CLUSTER_IP_RANGE" \
     --service-node-port-range=30000-32767 \
     --authorization-mode=RBAC \
@@ -145,6 +175,7 @@ write_kubeconfig
 components::require_binaries
 components::credentials
 procs::stop_all
+[[ $STORAGE == etcd ]] && start_etcd
 start_apiserver
 wait_ready
 components::start_all

@@ -9,6 +9,7 @@
 //! HTTP or JSON shapes beyond `metadata.resourceVersion`.
 
 mod backend;
+mod consistent;
 pub mod etcd;
 mod follower;
 mod sqlite;
@@ -132,7 +133,10 @@ enum Engine {
     },
     /// etcd owns the data: writes are etcd transactions, and the in-memory state follows
     /// etcd's watch (so writes of other API servers show up too).
-    Etcd(Arc<etcd::Etcd>),
+    Etcd {
+        etcd: Arc<etcd::Etcd>,
+        revisions: Arc<consistent::RevisionBatcher>,
+    },
 }
 
 /// How long a consistent read waits for the watch cache to reach etcd's revision.
@@ -272,7 +276,14 @@ impl Store {
                 },
             );
         }
-        let inner = Arc::new(Inner::new(Engine::Etcd(etcd.clone()), state, history_limit));
+        let inner = Arc::new(Inner::new(
+            Engine::Etcd {
+                etcd: etcd.clone(),
+                revisions: consistent::RevisionBatcher::start(etcd.clone()),
+            },
+            state,
+            history_limit,
+        ));
         tokio::spawn(follower::run(inner.clone(), etcd, at));
         let store = Store { inner };
         store.wait_applied(current, SYNC_TIMEOUT * 10).await?;
@@ -323,10 +334,10 @@ impl Store {
     /// upstream's consistent reads from the watch cache do. Free with the embedded store,
     /// where memory is the truth.
     pub async fn sync(&self) -> Result<(), StorageError> {
-        let Engine::Etcd(etcd) = &self.inner.engine else {
+        let Engine::Etcd { revisions, .. } = &self.inner.engine else {
             return Ok(());
         };
-        let rev = etcd.current_revision().await?;
+        let rev = revisions.fresh_revision().await?;
         self.wait_applied(rev, SYNC_TIMEOUT).await
     }
 
@@ -342,7 +353,7 @@ impl Store {
 
     /// Whether other API servers may write the same data (etcd).
     pub fn is_shared(&self) -> bool {
-        matches!(self.inner.engine, Engine::Etcd(_))
+        matches!(self.inner.engine, Engine::Etcd { .. })
     }
 
     /// The latest revision.
@@ -358,7 +369,7 @@ impl Store {
     async fn write(&self, key: &str, op: writer::Op) -> Result<Arc<Value>, StorageError> {
         let writes = match &self.inner.engine {
             Engine::Embedded { writes, .. } => writes,
-            Engine::Etcd(etcd) => return self.write_etcd(etcd, key, op).await,
+            Engine::Etcd { etcd, .. } => return self.write_etcd(etcd, key, op).await,
         };
         let (reply, outcome) = tokio::sync::oneshot::channel();
         let req = writer::WriteReq {
@@ -555,7 +566,7 @@ impl Store {
                     .await
                     .map_err(|e| BackendError::Other(e.to_string()))??;
             }
-            Engine::Etcd(etcd) => etcd.compact(target).await?,
+            Engine::Etcd { etcd, .. } => etcd.compact(target).await?,
         }
         Ok(())
     }
