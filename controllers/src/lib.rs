@@ -28,6 +28,7 @@ pub mod cronjob;
 pub mod ttl_after_finished;
 pub mod statefulset;
 pub mod daemonset;
+pub mod podgc;
 
 pub use options::Options;
 
@@ -125,6 +126,11 @@ pub fn controllers() -> Vec<ControllerDescriptor> {
             name: "daemonset",
             enabled_by_default: true,
             run: daemonset::run,
+        },
+        ControllerDescriptor {
+            name: "pod-garbage-collector",
+            enabled_by_default: true,
+            run: podgc::run,
         },
     ]
 }
