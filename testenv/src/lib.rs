@@ -148,8 +148,21 @@ impl TestServer {
 
     /// Starts the given kube-apiserver binary with extra flags.
     pub fn start_bin(bin: &Path, extra: &[&str]) -> Self {
+        Self::start_prepared(bin, extra, |_| {})
+    }
+
+    /// Starts kube-apiserver after `prepare` has seen its (still empty) data directory,
+    /// e.g. to mount a small filesystem there.
+    pub fn start_with_data_dir(extra: &[&str], prepare: impl FnOnce(&Path)) -> Self {
+        Self::start_prepared(&apiserver_bin(), extra, prepare)
+    }
+
+    fn start_prepared(bin: &Path, extra: &[&str], prepare: impl FnOnce(&Path)) -> Self {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        prepare(&data);
         let p = pki();
         let path = |n: &str| -> PathBuf { dir.path().join(n) };
         std::fs::write(path("ca.crt"), &p.ca_pem).expect("write");
@@ -261,9 +274,15 @@ impl TestServer {
         std::fs::read_to_string(self.dir.path().join("apiserver.log")).unwrap_or_default()
     }
 
+    /// Kills the server (SIGKILL) and waits for it to be gone.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Kills the server (SIGKILL) and starts it again on the same data.
     pub fn restart(&mut self) {
-        let _ = self.child.kill();
+        self.stop();
         let _ = self.child.wait();
         let log = std::fs::File::options()
             .append(true)
