@@ -88,7 +88,7 @@ pub fn controllers() -> Vec<ControllerDescriptor> {
             run: replicaset::run_replicationcontroller,
         },
         ControllerDescriptor {
-            name: "endpoints",
+            name: "endpoint",
             enabled_by_default: true,
             run: endpoints::run,
         },
@@ -98,7 +98,7 @@ pub fn controllers() -> Vec<ControllerDescriptor> {
             run: endpointslice::run,
         },
         ControllerDescriptor {
-            name: "endpointslice-mirroring",
+            name: "endpointslicemirroring",
             enabled_by_default: true,
             run: endpointslice_mirroring::run,
         },
@@ -128,7 +128,7 @@ pub fn controllers() -> Vec<ControllerDescriptor> {
             run: daemonset::run,
         },
         ControllerDescriptor {
-            name: "pod-garbage-collector",
+            name: "podgc",
             enabled_by_default: true,
             run: podgc::run,
         },

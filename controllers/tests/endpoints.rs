@@ -39,7 +39,7 @@ fn ips(e: &Endpoints, ready: bool) -> Vec<(String, i32)> {
 
 #[tokio::test]
 async fn endpoints_follow_pod_readiness() {
-    let c = Cluster::start("endpoints").await;
+    let c = Cluster::start("endpoint").await;
     c.namespace("ep").await;
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), "ep");
     let services: Api<Service> = Api::namespaced(c.client.clone(), "ep");
@@ -122,7 +122,7 @@ async fn endpoints_follow_pod_readiness() {
 
 #[tokio::test]
 async fn publish_not_ready_headless_and_selectorless() {
-    let c = Cluster::start("endpoints").await;
+    let c = Cluster::start("endpoint").await;
     c.namespace("ep2").await;
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), "ep2");
     let services: Api<Service> = Api::namespaced(c.client.clone(), "ep2");

@@ -156,7 +156,7 @@ async fn slices_follow_pods() {
 
 #[tokio::test]
 async fn selectorless_endpoints_are_mirrored() {
-    let c = Cluster::start("endpointslice-mirroring").await;
+    let c = Cluster::start("endpointslicemirroring").await;
     c.namespace("mir").await;
     let services: Api<Service> = Api::namespaced(c.client.clone(), "mir");
     let endpoints: Api<k8s_openapi::api::core::v1::Endpoints> =

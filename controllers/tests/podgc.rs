@@ -10,11 +10,7 @@ use workloads_support::{Cluster, obj};
 
 #[tokio::test]
 async fn terminated_and_orphaned_pods_are_collected() {
-    let c = Cluster::start_with(
-        "pod-garbage-collector",
-        &["--terminated-pod-gc-threshold=1"],
-    )
-    .await;
+    let c = Cluster::start_with("podgc", &["--terminated-pod-gc-threshold=1"]).await;
     c.namespace("gc").await;
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), "gc");
     let pp = PostParams::default();
