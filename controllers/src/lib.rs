@@ -19,16 +19,16 @@ pub mod replicaset;
 pub mod root_ca_cert_publisher;
 pub mod serviceaccount;
 
+pub mod cronjob;
+pub mod daemonset;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod endpointslice_mirroring;
 pub mod job;
-pub mod workqueue;
-pub mod cronjob;
-pub mod ttl_after_finished;
-pub mod statefulset;
-pub mod daemonset;
 pub mod podgc;
+pub mod statefulset;
+pub mod ttl_after_finished;
+pub mod workqueue;
 
 pub use options::Options;
 
