@@ -1,6 +1,7 @@
 //! A full disk under the embedded store: writes fail with a clear 500 Status and change
-//! nothing, reads go on, and writes work again once space returns (also after a
-//! restart). The data directory is a small tmpfs mounted for the test (we run as root).
+//! nothing, reads go on, and writes work again once space returns; a restart finds
+//! everything acknowledged. A read-only data directory stops the server at start with a
+//! message naming the directory and the flag. The data directory is a small tmpfs mounted for the test (we run as root).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -111,5 +112,32 @@ async fn a_full_disk_refuses_writes_clearly_and_recovers() {
     }
     assert!(names.contains(&"after".to_string()));
     server.stop();
+    drop(mount);
+}
+
+#[test]
+fn a_read_only_data_dir_is_a_clear_start_error() {
+    let mut mount = None;
+    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        common::TestServer::start_with_data_dir(&[], |data| {
+            let m = Tmpfs::mount(data, "1m");
+            let ok = Command::new("mount")
+                .args(["-o", "remount,ro"])
+                .arg(data)
+                .status()
+                .expect("remount");
+            assert!(ok.success(), "remount read-only");
+            mount = Some(m);
+        })
+    }));
+    let why = match started {
+        Ok(_) => panic!("kube-apiserver started on a read-only data directory"),
+        Err(p) => p.downcast_ref::<String>().cloned().unwrap_or_default(),
+    };
+    assert!(why.contains("opening the store in"), "{why}");
+    assert!(
+        why.contains("check --data-dir and its permissions"),
+        "{why}"
+    );
     drop(mount);
 }
