@@ -10,6 +10,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 pub mod common;
+pub mod credentials;
 pub mod deployment;
 pub mod garbagecollector;
 pub mod leaderelection;

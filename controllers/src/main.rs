@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
+use kube_controller_manager::credentials::ServiceAccountClients;
 use kube_controller_manager::leaderelection::{self, LeaderElector};
 use kube_controller_manager::{Context, Options, controllers, is_enabled};
 
@@ -12,10 +13,18 @@ use kube_controller_manager::{Context, Options, controllers, is_enabled};
 async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
     init_tracing(options.verbosity);
-    let client = client(&options).await?;
+    let (config, client) = client(&options).await?;
+    let accounts = if options.use_service_account_credentials {
+        Some(Arc::new(ServiceAccountClients::new(
+            client.clone(),
+            config,
+        )?))
+    } else {
+        None
+    };
     let ctx = Arc::new(Context { client, options });
     if !ctx.options.leader_elect {
-        return run_until_signal(ctx).await;
+        return run_until_signal(ctx, accounts).await;
     }
     if ctx.options.leader_elect_resource_lock != "leases" {
         anyhow::bail!(
@@ -26,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
     let mut elector = LeaderElector::new(ctx.client.clone(), election_config(&ctx.options));
     elector.acquire().await;
     let outcome = tokio::select! {
-        r = run_until_signal(ctx.clone()) => r,
+        r = run_until_signal(ctx.clone(), accounts) => r,
         () = elector.keep_renewing() => {
             tracing::error!("leaderelection lost");
             std::process::exit(1);
@@ -48,16 +57,22 @@ fn election_config(o: &Options) -> leaderelection::Config {
 }
 
 /// Runs the controllers until SIGTERM/SIGINT (Ok) or until one fails (Err).
-async fn run_until_signal(ctx: Arc<Context>) -> anyhow::Result<()> {
+async fn run_until_signal(
+    ctx: Arc<Context>,
+    accounts: Option<Arc<ServiceAccountClients>>,
+) -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        r = run_controllers(ctx) => r,
+        r = run_controllers(ctx, accounts) => r,
         _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted, shutting down"); Ok(()) }
         _ = term.recv() => { tracing::info!("terminated, shutting down"); Ok(()) }
     }
 }
 
-async fn run_controllers(ctx: Arc<Context>) -> anyhow::Result<()> {
+async fn run_controllers(
+    ctx: Arc<Context>,
+    accounts: Option<Arc<ServiceAccountClients>>,
+) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     for c in controllers() {
         if !is_enabled(&ctx.options.controllers, c.name, c.enabled_by_default) {
@@ -66,7 +81,15 @@ async fn run_controllers(ctx: Arc<Context>) -> anyhow::Result<()> {
         }
         tracing::info!(controller = c.name, "starting");
         let name = c.name;
-        let fut = (c.run)(ctx.clone());
+        // with --use-service-account-credentials each controller gets its own identity
+        let own = match &accounts {
+            Some(a) => Arc::new(Context {
+                client: a.client_for(name).await?,
+                options: ctx.options.clone(),
+            }),
+            None => ctx.clone(),
+        };
+        let fut = (c.run)(own);
         tasks.spawn(async move { (name, fut.await) });
     }
     while let Some(done) = tasks.join_next().await {
@@ -96,7 +119,7 @@ fn init_tracing(v: u8) {
         .init();
 }
 
-async fn client(o: &Options) -> anyhow::Result<kube::Client> {
+async fn client(o: &Options) -> anyhow::Result<(kube::Config, kube::Client)> {
     let mut config = match &o.kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path)
@@ -114,5 +137,6 @@ async fn client(o: &Options) -> anyhow::Result<kube::Client> {
             .parse()
             .with_context(|| format!("--master {master}"))?;
     }
-    kube::Client::try_from(config).context("building the API client")
+    let client = kube::Client::try_from(config.clone()).context("building the API client")?;
+    Ok((config, client))
 }

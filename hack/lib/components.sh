@@ -4,9 +4,9 @@
 # BIN_DIR, API_HOST, SECURE_PORT and writes kubeconfigs with components::kubeconfig.
 # shellcheck shell=bash
 
-# What runs when COMPONENTS is not given. The controller-manager and the scheduler join
-# once their binaries work: DEFAULT_COMPONENTS="apiserver controller-manager scheduler".
-DEFAULT_COMPONENTS="apiserver"
+# What runs when COMPONENTS is not given: the control plane (nodes come with
+# SIMULATED_NODES=N, or the kubelet issue).
+DEFAULT_COMPONENTS="apiserver controller-manager scheduler"
 # The whole control plane, which SIMULATED_NODES=N starts (plus kubelet-sim).
 CONTROL_PLANE="apiserver controller-manager scheduler"
 

@@ -19,11 +19,10 @@ use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use serde_json::json;
 
 use crate::Context;
 use crate::common::controller_ref::{controller_of, recheck_owner};
@@ -247,10 +246,16 @@ impl Sync<'_> {
         if current == Some(&rev) {
             return Ok(());
         }
-        let patch = json!({"metadata": {"annotations": {util::REVISION: rev}}});
+        // an update, as upstream (its deployment-controller role may update, not patch);
+        // a conflict requeues the sync, which then sees the newer object
+        let mut d = self.d.clone();
+        d.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(util::REVISION.to_string(), rev);
         self.d = self
             .d_api
-            .patch(&self.name(), &PatchParams::default(), &Patch::Merge(patch))
+            .replace(&self.name(), &PostParams::default(), &d)
             .await?;
         Ok(())
     }
