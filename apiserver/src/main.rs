@@ -111,40 +111,7 @@ struct Flags {
     verbosity: u8,
 }
 
-/// Go-style durations: `300ms`, `5m`, `1h30m`, `0`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = Duration::ZERO;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push('s');
-            chars.next();
-        }
-        let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-        num.clear();
-        let secs = match unit.as_str() {
-            "h" => n * 3600.0,
-            "m" => n * 60.0,
-            "s" => n,
-            "ms" => n / 1000.0,
-            _ => return Err(format!("invalid duration {s:?}: unknown unit {unit:?}")),
-        };
-        total += Duration::from_secs_f64(secs);
-    }
-    if !num.is_empty() {
-        return Err(format!("invalid duration {s:?}: missing unit"));
-    }
-    Ok(total)
-}
+use machinery::duration::parse_duration;
 
 fn init_logging(v: u8) {
     // as upstream: -v=2 is the usual production level; every request is logged from -v=3

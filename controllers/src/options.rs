@@ -1,45 +1,11 @@
 //! Command-line flags, with upstream kube-controller-manager's names and defaults.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Parser;
 
-/// Parses Go-style durations as flags take them: `15s`, `5m`, `1h30m`, `500ms`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let mut total = Duration::ZERO;
-    let mut rest = s.trim();
-    if rest == "0" {
-        return Ok(total);
-    }
-    if rest.is_empty() {
-        return Err("empty duration".into());
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("missing unit in duration {s:?}"))?;
-        let value: f64 = rest[..n]
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}"))?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let secs = match &rest[..u] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            unit => return Err(format!("unknown unit {unit:?} in duration {s:?}")),
-        };
-        total += Duration::from_secs_f64(value * secs);
-        rest = &rest[u..];
-    }
-    Ok(total)
-}
+/// Go-style durations (`15s`, `1h30m`), shared with the other components.
+pub use machinery::duration::parse_duration;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -181,6 +147,7 @@ pub struct Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn durations() {

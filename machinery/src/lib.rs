@@ -2,6 +2,7 @@
 //! name validation and resource descriptions. Pure logic, no I/O: every other crate
 //! builds on it.
 
+pub mod duration;
 pub mod fields;
 pub mod labels;
 pub mod names;

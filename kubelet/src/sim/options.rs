@@ -10,39 +10,8 @@ use clap::Parser;
 use k8s_openapi::api::core::v1::Taint;
 use serde::Deserialize;
 
-/// Parses Go-style durations as the kubelet's flags take them: `10s`, `5m`, `1h30m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let mut total = Duration::ZERO;
-    let mut rest = s.trim();
-    if rest == "0" {
-        return Ok(total);
-    }
-    if rest.is_empty() {
-        return Err("empty duration".into());
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("missing unit in duration {s:?}"))?;
-        let value: f64 = rest[..n]
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}"))?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let secs = match &rest[..u] {
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            unit => return Err(format!("unknown unit {unit:?} in duration {s:?}")),
-        };
-        total += Duration::from_secs_f64(value * secs);
-        rest = &rest[u..];
-    }
-    Ok(total)
-}
+/// Go-style durations (`15s`, `1h30m`), shared with the other components.
+pub use machinery::duration::parse_duration;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
