@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use kube::api::{Api, DeleteParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use testenv as common;
 
 fn servers(etcd: &common::Etcd) -> (common::TestServer, common::TestServer) {
@@ -144,6 +144,87 @@ async fn service_ips_and_node_ports_stay_unique_across_servers() {
         )
         .await
         .expect("the freed IP");
+}
+
+/// Node ports a Service *update* allocates (a type change to NodePort) are claimed too:
+/// concurrent updates on both servers never share a port, and a port an update gives
+/// back (NodePort -> ClusterIP) can be taken on the other server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_ports_allocated_by_updates_stay_unique_across_servers() {
+    let etcd = common::Etcd::start();
+    let (a, b) = servers(&etcd);
+    let apis: Vec<Api<Service>> = vec![
+        Api::namespaced(a.client().await, "default"),
+        Api::namespaced(b.client().await, "default"),
+    ];
+    for i in 0..24 {
+        apis[i % 2]
+            .create(
+                &PostParams::default(),
+                &svc(&format!("u{i}"), "ClusterIP", None),
+            )
+            .await
+            .expect("create service");
+    }
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let api = apis[i % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            let patch = serde_json::json!({"spec": {"type": "NodePort"}});
+            api.patch(
+                &format!("u{i}"),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        }));
+    }
+    let mut ports = HashSet::new();
+    for t in tasks {
+        let s = t.await.expect("task").expect("update to NodePort");
+        for p in s.spec.and_then(|s| s.ports).unwrap_or_default() {
+            let np = p.node_port.expect("a node port after the type change");
+            assert!(ports.insert(np), "node port {np} was handed out twice");
+        }
+    }
+    assert_eq!(ports.len(), 24);
+    // the port an update gives back is free again on the other server
+    let port = apis[0]
+        .get("u0")
+        .await
+        .expect("u0")
+        .spec
+        .and_then(|s| s.ports)
+        .and_then(|p| p.first().and_then(|p| p.node_port))
+        .expect("u0's node port");
+    let mut wanted = svc("wants-port", "NodePort", None);
+    if let Some(p) = wanted.spec.as_mut().and_then(|s| s.ports.as_mut()) {
+        p[0].node_port = Some(port);
+    }
+    let err = apis[1]
+        .create(&PostParams::default(), &wanted)
+        .await
+        .expect_err("a port the other server holds");
+    assert!(
+        matches!(&err, kube::Error::Api(e) if e.code == 422 && e.message.contains("provided port is already allocated")),
+        "{err:?}"
+    );
+    let back = serde_json::json!({"spec": {"type": "ClusterIP"}});
+    apis[0]
+        .patch("u0", &PatchParams::default(), &Patch::Merge(&back))
+        .await
+        .expect("back to ClusterIP");
+    // the other server frees it when it sees the claim go (its claims watch)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match apis[1].create(&PostParams::default(), &wanted).await {
+            Ok(_) => break,
+            Err(e) if std::time::Instant::now() > deadline => {
+                panic!("the given-back port {port} stayed taken: {e:?}")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
 }
 
 /// A streaming list (`sendInitialEvents`) on one server right after a write on the other

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::Rest;
 use crate::storage::StorageError;
-use crate::strategy::services::{Release, held_by, is_services};
+use crate::strategy::services::{Release, UpdateAlloc, held_by, is_services};
 
 /// How many times a create retries after another server claimed what we allocated.
 const ATTEMPTS: usize = 16;
@@ -172,6 +172,72 @@ impl Rest {
         Ok(())
     }
 
+    /// Keeps a Service's allocations across an update and claims what the update newly
+    /// allocates (node ports for a type change to NodePort, an IP for an ExternalName that
+    /// becomes a ClusterIP). Settle it with [`Rest::finish_service_update`].
+    pub(super) async fn admit_service_update(
+        &self,
+        res: &ResourceInfo,
+        old: &Value,
+        new: &mut Value,
+        dry_run: bool,
+    ) -> Result<UpdateAlloc, ApiError> {
+        if !is_services(res) {
+            return Ok(UpdateAlloc::default());
+        }
+        if dry_run || !self.store.is_shared() {
+            let alloc = self.allocators.admit_update(res, old, new)?;
+            if dry_run {
+                alloc.abort(&self.allocators);
+                return Ok(UpdateAlloc::default());
+            }
+            return Ok(alloc);
+        }
+        let pristine = new.clone();
+        for _ in 0..ATTEMPTS {
+            let mut candidate = pristine.clone();
+            let mut alloc = self.allocators.admit_update(res, old, &mut candidate)?;
+            match self.claim(&candidate, &alloc.taken).await {
+                Ok(()) => {
+                    *new = candidate;
+                    return Ok(alloc);
+                }
+                Err(Lost::Ip(ip)) => alloc.taken.keep_ip(ip),
+                Err(Lost::Port(p)) => alloc.taken.keep_port(p),
+                Err(Lost::Failed(e)) => {
+                    alloc.abort(&self.allocators);
+                    return Err(super::storage_error(res, &meta(&pristine, "name"), e));
+                }
+            }
+            alloc.abort(&self.allocators);
+        }
+        Err(ApiError::internal(
+            "failed to allocate a node port: every candidate was claimed by another API server",
+        ))
+    }
+
+    /// Settles an update's allocations: once it is stored, what the old object alone held
+    /// is freed (and its claims dropped); if it was not, what it took is given back.
+    pub(super) async fn finish_service_update(&self, alloc: UpdateAlloc, stored: bool) {
+        let shared = self.store.is_shared();
+        let values = if stored { &alloc.freed } else { &alloc.taken };
+        let keys: Vec<String> = if shared {
+            values
+                .ips()
+                .map(ip_key)
+                .chain(values.ports().iter().copied().map(port_key))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if stored {
+            alloc.commit(&self.allocators);
+        } else {
+            alloc.abort(&self.allocators);
+        }
+        self.unclaim(keys).await;
+    }
+
     /// Gives back a Service's claims (after a failed create, or once it is deleted).
     pub(super) async fn unclaim_service(&self, res: &ResourceInfo, svc: &Value) {
         if !self.store.is_shared() || !is_services(res) {
@@ -182,6 +248,10 @@ impl Rest {
             .map(ip_key)
             .into_iter()
             .chain(ports.into_iter().map(port_key));
+        self.unclaim(keys).await;
+    }
+
+    async fn unclaim(&self, keys: impl IntoIterator<Item = String>) {
         for k in keys {
             if let Err(e) = self.store.delete(&k, None).await
                 && !matches!(e, StorageError::NotFound(_))

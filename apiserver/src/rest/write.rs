@@ -505,8 +505,9 @@ impl Rest {
                 Some(current),
             )?;
         }
-        self.allocators
-            .admit_update(&storage_res, current, &mut new)?;
+        let alloc = self
+            .admit_service_update(&storage_res, current, &mut new, opts.dry_run)
+            .await?;
         if opts.dry_run {
             let mut shown = new.clone();
             crate::storage::set_resource_version(&mut shown, expected);
@@ -522,6 +523,7 @@ impl Rest {
             && finalizers_empty(&new)
             && strategy::finalizers_complete(&storage_res, &new)
         {
+            self.finish_service_update(alloc, false).await;
             let gone = self
                 .store
                 .delete(&k, Some(expected))
@@ -535,11 +537,9 @@ impl Rest {
                 warnings: warnings.clone(),
             });
         }
-        let stored = self
-            .store
-            .update(&k, expected, new)
-            .await
-            .map_err(|e| storage_error(res, name, e))?;
+        let stored = self.store.update(&k, expected, new).await;
+        self.finish_service_update(alloc, stored.is_ok()).await;
+        let stored = stored.map_err(|e| storage_error(res, name, e))?;
         Ok(Written {
             object: conversion::to_version(&stored, res),
             created: false,

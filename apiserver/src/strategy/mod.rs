@@ -135,6 +135,9 @@ pub fn prepare_for_update(res: &ResourceInfo, sub: &str, old: &Value, new: &mut 
     if is(res, "", "namespaces") {
         namespaces::prepare_for_update(sub, old, new);
     }
+    if is(res, "", "services") && sub.is_empty() {
+        services::drop_type_dependent_fields(old, new);
+    }
 }
 
 /// Builds the object an update of `sub` produces from the stored one and the request.

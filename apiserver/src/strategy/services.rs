@@ -94,6 +94,27 @@ impl Release {
     }
 }
 
+/// What a Service update took from the pools and what it gave up.
+#[derive(Default)]
+pub struct UpdateAlloc {
+    /// Newly allocated: given back if the update is not stored.
+    pub taken: Release,
+    /// Held by the old object only: freed once the update is stored.
+    pub freed: Release,
+}
+
+impl UpdateAlloc {
+    /// The update was stored: free what it gave up.
+    pub fn commit(self, a: &Allocators) {
+        self.freed.run(a);
+    }
+
+    /// The update was not stored (failed or dry run): give back what it took.
+    pub fn abort(self, a: &Allocators) {
+        self.taken.run(a);
+    }
+}
+
 /// Parses `10.0.0.0/24` into (network, size).
 pub fn parse_cidr(cidr: &str) -> Result<(u32, u32), String> {
     let (ip, bits) = cidr
@@ -128,6 +149,87 @@ pub fn parse_port_range(r: &str) -> Result<(u32, u32), String> {
         return Err(format!("invalid port range: {r}"));
     }
     Ok((a, b - a + 1))
+}
+
+/// Clears what a type change leaves behind, as upstream infers it: fields that no longer
+/// apply to the new type are dropped when the update left them as they were (a changed
+/// value is the user's and goes on to validation). Freed IPs and ports are given back
+/// when the update is stored.
+pub fn drop_type_dependent_fields(old: &Value, new: &mut Value) {
+    let (Some(o), Some(n)) = (old.get("spec"), new.get("spec").cloned()) else {
+        return;
+    };
+    let ty = |s: &Value| {
+        s.get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_string()
+    };
+    let (old_ty, new_ty) = (ty(o), ty(&n));
+    let same = |f: &str| o.get(f) == n.get(f);
+    let mut drop = Vec::new();
+    if old_ty != "ExternalName" && new_ty == "ExternalName" {
+        if same("clusterIP") && same("clusterIPs") {
+            drop.extend(["clusterIP", "clusterIPs"]);
+        }
+        for f in ["ipFamilies", "ipFamilyPolicy"] {
+            if same(f) {
+                drop.push(f);
+            }
+        }
+    }
+    let node_ports = |s: &Value| -> HashSet<u64> {
+        s.get("ports")
+            .and_then(Value::as_array)
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|p| p.get("nodePort").and_then(Value::as_u64))
+                    .filter(|p| *p != 0)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let wants_node_ports = |t: &str| matches!(t, "NodePort" | "LoadBalancer");
+    let clear_node_ports = wants_node_ports(&old_ty)
+        && !wants_node_ports(&new_ty)
+        && node_ports(&n).is_subset(&node_ports(o));
+    let hc = |s: &Value, t: &str| {
+        t == "LoadBalancer"
+            && s.get("externalTrafficPolicy").and_then(Value::as_str) == Some("Local")
+    };
+    if hc(o, &old_ty) && !hc(&n, &new_ty) && same("healthCheckNodePort") {
+        drop.push("healthCheckNodePort");
+    }
+    if old_ty == "LoadBalancer" && new_ty != "LoadBalancer" {
+        if n.get("allocateLoadBalancerNodePorts").is_some() && same("allocateLoadBalancerNodePorts")
+        {
+            drop.push("allocateLoadBalancerNodePorts");
+        }
+        if same("loadBalancerClass") {
+            drop.push("loadBalancerClass");
+        }
+    }
+    let external = |s: &Value, t: &str| {
+        wants_node_ports(t)
+            || (t == "ClusterIP"
+                && s.get("externalIPs")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty()))
+    };
+    if external(o, &old_ty) && !external(&n, &new_ty) && same("externalTrafficPolicy") {
+        drop.push("externalTrafficPolicy");
+    }
+    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for f in drop {
+        spec.remove(f);
+    }
+    if clear_node_ports && let Some(ps) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+        for p in ps.iter_mut().filter_map(Value::as_object_mut) {
+            p.remove("nodePort");
+        }
+    }
 }
 
 pub fn is_services(res: &ResourceInfo) -> bool {
@@ -233,7 +335,12 @@ impl Allocators {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        if old.is_none() {
+        let had_ip = old.is_some_and(|o| {
+            o.pointer("/spec/clusterIP")
+                .and_then(Value::as_str)
+                .is_some_and(|ip| !ip.is_empty())
+        });
+        if !had_ip {
             let ip = match requested.as_str() {
                 "None" => "None".to_string(),
                 "" => {
@@ -323,39 +430,45 @@ impl Allocators {
         Ok(())
     }
 
-    /// Keeps the IP across updates and allocates node ports a type change needs.
+    /// Keeps the IP across updates and allocates what a type change needs: node ports
+    /// when it becomes NodePort/LoadBalancer, an IP when an ExternalName becomes a
+    /// ClusterIP. What the old object held and the new one no longer does is only freed
+    /// by [`UpdateAlloc::commit`], once the update is stored.
     pub fn admit_update(
         &self,
         res: &ResourceInfo,
         old: &Value,
         new: &mut Value,
-    ) -> Result<(), ApiError> {
+    ) -> Result<UpdateAlloc, ApiError> {
         if !is_services(res) {
-            return Ok(());
+            return Ok(UpdateAlloc::default());
         }
-        for f in ["clusterIP", "clusterIPs"] {
-            let empty = new
-                .pointer(&format!("/spec/{f}"))
-                .is_none_or(|v| v.is_null() || v == "" || v == &json!([]));
-            if empty && let Some(v) = old.pointer(&format!("/spec/{f}")) {
-                new["spec"][f] = v.clone();
+        let external = new.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName");
+        if !external {
+            for f in ["clusterIP", "clusterIPs"] {
+                let empty = new
+                    .pointer(&format!("/spec/{f}"))
+                    .is_none_or(|v| v.is_null() || v == "" || v == &json!([]));
+                if empty && let Some(v) = old.pointer(&format!("/spec/{f}")) {
+                    new["spec"][f] = v.clone();
+                }
             }
         }
-        let mut release = Release::default();
-        let r = self.allocate(new, &mut release, Some(old));
-        if r.is_err() {
-            release.run(self);
-            return r;
+        let mut alloc = UpdateAlloc::default();
+        if let Err(e) = self.allocate(new, &mut alloc.taken, Some(old)) {
+            alloc.abort(self);
+            return Err(e);
         }
-        // ports no longer used go back
-        let still: HashSet<u32> = node_ports(new).into_iter().collect();
-        let mut pool = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-        for p in node_ports(old) {
-            if !still.contains(&p) {
-                pool.release(p);
-            }
+        let (old_ip, old_ports) = held_by(old);
+        let (new_ip, new_ports) = held_by(new);
+        if let Some(ip) = old_ip.filter(|ip| Some(*ip) != new_ip) {
+            alloc.freed.ips.push(u32::from(ip));
         }
-        Ok(())
+        alloc.freed.ports = old_ports
+            .into_iter()
+            .filter(|p| !new_ports.contains(p))
+            .collect();
+        Ok(alloc)
     }
 
     /// Marks a service IP used or free (following claims made by other API servers).
@@ -470,5 +583,81 @@ mod tests {
         a.release_for(&res, &s1);
         let mut s4 = json!({"spec":{"type":"NodePort","ports":[{"port":80}]}});
         a.admit_create(&res, &mut s4, false).expect("after release");
+    }
+
+    #[test]
+    fn updates_give_back_ports_only_once_stored() {
+        let a = Allocators::new("10.0.0.0/29", "30000-30000").expect("alloc");
+        let res = svc_res();
+        let mut old = json!({"spec":{"type":"NodePort","ports":[{"port":80}]}});
+        a.admit_create(&res, &mut old, false).expect("create");
+        let mut new = json!({"spec":{"type":"ClusterIP","ports":[{"port":80,"nodePort":30000}],
+            "externalTrafficPolicy":"Cluster"}});
+        new["spec"]["externalTrafficPolicy"] = old["spec"]["externalTrafficPolicy"].clone();
+        drop_type_dependent_fields(&old, &mut new);
+        assert_eq!(new["spec"]["ports"][0].get("nodePort"), None);
+        let alloc = a.admit_update(&res, &old, &mut new).expect("update");
+        assert_eq!(alloc.freed.ports(), &[30000]);
+        assert_eq!(new["spec"]["clusterIP"], old["spec"]["clusterIP"]);
+        // not stored: the port stays with the old object
+        alloc.abort(&a);
+        let mut other = json!({"spec":{"type":"NodePort","ports":[{"port":80}]}});
+        assert!(
+            a.admit_create(&res, &mut other, false).is_err(),
+            "still held"
+        );
+        let alloc = a.admit_update(&res, &old, &mut new).expect("update");
+        alloc.commit(&a);
+        a.admit_create(&res, &mut other, false)
+            .expect("freed once stored");
+        // a dry-run-like abort of a type change to NodePort gives the new port back
+        let mut back = json!({"spec":{"type":"NodePort","ports":[{"port":80}]}});
+        let held = json!({"spec":{"type":"ClusterIP","clusterIP": new["spec"]["clusterIP"].clone(),
+            "ports":[{"port":80}]}});
+        a.release_for(&res, &other);
+        let alloc = a.admit_update(&res, &held, &mut back).expect("to NodePort");
+        assert_eq!(alloc.taken.ports(), &[30000]);
+        alloc.abort(&a);
+        a.admit_update(&res, &held, &mut held.clone())
+            .expect("no change")
+            .commit(&a);
+        let mut again = json!({"spec":{"type":"NodePort","ports":[{"port":80}]}});
+        a.admit_create(&res, &mut again, false)
+            .expect("the aborted port is free");
+    }
+
+    #[test]
+    fn type_changes_drop_what_no_longer_applies() {
+        let old = json!({"spec":{"type":"LoadBalancer","clusterIP":"10.0.0.5","clusterIPs":["10.0.0.5"],
+            "externalTrafficPolicy":"Local","healthCheckNodePort":31000,"allocateLoadBalancerNodePorts":true,
+            "ports":[{"port":80,"nodePort":30001}]}});
+        let mut new = old.clone();
+        new["spec"]["type"] = json!("ClusterIP");
+        drop_type_dependent_fields(&old, &mut new);
+        let spec = &new["spec"];
+        assert_eq!(
+            spec["clusterIP"], "10.0.0.5",
+            "ClusterIP still needs its IP"
+        );
+        for f in [
+            "externalTrafficPolicy",
+            "healthCheckNodePort",
+            "allocateLoadBalancerNodePorts",
+        ] {
+            assert_eq!(spec.get(f), None, "{f} dropped");
+        }
+        assert_eq!(spec["ports"][0].get("nodePort"), None);
+        // a node port the user changed is theirs: kept for validation to judge
+        let mut changed = old.clone();
+        changed["spec"]["type"] = json!("ClusterIP");
+        changed["spec"]["ports"][0]["nodePort"] = json!(30002);
+        drop_type_dependent_fields(&old, &mut changed);
+        assert_eq!(changed["spec"]["ports"][0]["nodePort"], 30002);
+        // to ExternalName: the cluster IPs go
+        let mut ext = old.clone();
+        ext["spec"]["type"] = json!("ExternalName");
+        drop_type_dependent_fields(&old, &mut ext);
+        assert_eq!(ext["spec"].get("clusterIP"), None);
+        assert_eq!(ext["spec"].get("clusterIPs"), None);
     }
 }
