@@ -232,7 +232,7 @@ pub async fn serve(
                 ev = watch.next() => {
                     let ev = match ev {
                         Ok(ev) => ev,
-                        Err(WatchEnd::Lagged) | Err(WatchEnd::Closed) => return,
+                        Err(WatchEnd::Lagged | WatchEnd::Reset | WatchEnd::Closed) => return,
                     };
                     last_rev = ev.rev;
                     let now_matches = ev.kind != EventType::Deleted && matches_list(&opts, &ev.object);

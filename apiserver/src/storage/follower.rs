@@ -123,25 +123,29 @@ fn apply(inner: &Inner, st: &mut State, change: Change) {
 }
 
 /// Replaces the state with etcd's latest after the history we needed was compacted.
-/// History restarts there: watches from older revisions get `410 Gone` and re-list.
-async fn reload(inner: &Inner, etcd: &Etcd) -> Result<(), super::StorageError> {
+/// History restarts there: open watches end, and watches from older revisions get
+/// `410 Gone`, so clients re-list.
+pub(super) async fn reload(inner: &Inner, etcd: &Etcd) -> Result<(), super::StorageError> {
     let (at, items) = etcd.list_all(0).await?;
+    let state = State {
+        rev: at,
+        compacted: at,
+        reloaded_at: at,
+        objects: items
+            .into_iter()
+            .map(|s| {
+                (
+                    s.key,
+                    Entry {
+                        rev: s.rev,
+                        value: Arc::new(s.value),
+                    },
+                )
+            })
+            .collect(),
+        ..State::default()
+    };
     let mut st = inner.state.write().unwrap_or_else(|e| e.into_inner());
-    st.objects = items
-        .into_iter()
-        .map(|s| {
-            (
-                s.key,
-                Entry {
-                    rev: s.rev,
-                    value: Arc::new(s.value),
-                },
-            )
-        })
-        .collect();
-    st.history.clear();
-    st.rev = at;
-    st.compacted = at;
-    let _ = inner.applied.send_replace(at);
+    inner.reset(&mut st, state);
     Ok(())
 }

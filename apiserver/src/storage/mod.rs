@@ -101,6 +101,8 @@ pub(super) struct State {
     /// The last revision that changed each resource (`/registry/<resource>/...`), so
     /// derived caches (the RBAC authorizer's) know cheaply when to rebuild.
     last_change: std::collections::HashMap<String, u64>,
+    /// When the state was last reloaded wholesale: everything counts as changed then.
+    reloaded_at: u64,
 }
 
 /// The resource segment of a storage key: `/registry/roles/ns/x` -> `roles`.
@@ -120,6 +122,9 @@ pub(super) struct Inner {
     events: broadcast::Sender<Arc<Event>>,
     /// The revision the in-memory state has reached, for waiters.
     applied: tokio::sync::watch::Sender<u64>,
+    /// Bumped when the state is replaced wholesale (the etcd follower reloading after
+    /// etcd compacted past it): every open watch ends, and its client re-lists.
+    resets: tokio::sync::watch::Sender<u64>,
     history_limit: usize,
 }
 
@@ -348,7 +353,9 @@ impl Store {
     /// The last revision that changed any object of `resource` (its storage segment,
     /// e.g. `clusterroles`); 0 if none changed since start.
     pub fn last_change(&self, resource: &str) -> u64 {
-        self.read().last_change.get(resource).copied().unwrap_or(0)
+        let st = self.read();
+        let changed = st.last_change.get(resource).copied().unwrap_or(0);
+        changed.max(st.reloaded_at)
     }
 
     /// Whether other API servers may write the same data (etcd).
@@ -528,6 +535,7 @@ impl Store {
         Ok(Watch {
             backlog: backlog.into(),
             rx,
+            reset: self.inner.resets.subscribe(),
             prefix: prefix.to_string(),
             last: from.max(st.rev),
         })
@@ -634,13 +642,24 @@ impl Inner {
     fn new(engine: Engine, state: State, history_limit: usize) -> Self {
         let (events, _) = broadcast::channel(16_384);
         let (applied, _) = tokio::sync::watch::channel(state.rev);
+        let (resets, _) = tokio::sync::watch::channel(0);
         Inner {
             engine,
             state: RwLock::new(state),
             events,
             applied,
+            resets,
             history_limit,
         }
+    }
+
+    /// Replaces the whole state (called with the state lock held, so no watch can start
+    /// between the new state and the reset): history restarts at `state.rev`, and every
+    /// open watch ends with [`WatchEnd::Reset`].
+    fn reset(&self, st: &mut State, state: State) {
+        *st = state;
+        self.resets.send_modify(|n| *n += 1);
+        let _ = self.applied.send_replace(st.rev);
     }
 
     /// Applies one committed change to memory and tells watchers. Called with the state
@@ -689,6 +708,7 @@ pub(super) fn obj_without_rv(obj: &Value, stored: &Value) -> Value {
 pub struct Watch {
     backlog: VecDeque<Arc<Event>>,
     rx: broadcast::Receiver<Arc<Event>>,
+    reset: tokio::sync::watch::Receiver<u64>,
     prefix: String,
     /// Live events at or below this revision were already in the backlog.
     last: u64,
@@ -699,6 +719,8 @@ pub struct Watch {
 pub enum WatchEnd {
     /// The watcher fell too far behind; the client must re-list.
     Lagged,
+    /// The state was reloaded (history lost); the client must re-list.
+    Reset,
     Closed,
 }
 
@@ -709,7 +731,17 @@ impl Watch {
             return Ok(e);
         }
         loop {
-            match self.rx.recv().await {
+            let got = tokio::select! {
+                biased;
+                changed = self.reset.changed() => {
+                    return Err(match changed {
+                        Ok(()) => WatchEnd::Reset,
+                        Err(_) => WatchEnd::Closed,
+                    });
+                }
+                got = self.rx.recv() => got,
+            };
+            match got {
                 Ok(e) if e.rev > self.last && e.key.starts_with(&self.prefix) => return Ok(e),
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(_)) => return Err(WatchEnd::Lagged),
