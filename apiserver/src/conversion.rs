@@ -55,6 +55,36 @@ pub fn to_version(obj: &Value, res: &ResourceInfo) -> Value {
     out
 }
 
+/// Writes `obj` as an item of a JSON list of `res` (what [`crate::rest::as_list_item`]
+/// gives, serialized) straight from the stored object when no conversion is needed:
+/// a LIST from the watch cache then copies no object.
+pub fn write_list_item(
+    out: &mut Vec<u8>,
+    obj: &Value,
+    res: &ResourceInfo,
+    builtin: bool,
+) -> serde_json::Result<()> {
+    use serde::ser::{SerializeMap, Serializer as _};
+    let want = res.api_version();
+    let have = api_version(obj);
+    let Some(map) = obj.as_object().filter(|_| have == want || have.is_empty()) else {
+        return serde_json::to_writer(out, &crate::rest::as_list_item(res, obj, builtin));
+    };
+    let mut ser = serde_json::Serializer::new(out);
+    let mut m = ser.serialize_map(None)?;
+    for (k, v) in map {
+        match k.as_str() {
+            "apiVersion" | "kind" if builtin => {}
+            "apiVersion" => m.serialize_entry(k, &want)?,
+            _ => m.serialize_entry(k, v)?,
+        }
+    }
+    if !builtin && !map.contains_key("apiVersion") {
+        m.serialize_entry("apiVersion", &want)?;
+    }
+    m.end()
+}
+
 /// The object as stored (at the storage version of `res`'s resource).
 pub fn to_storage(obj: Value, res: &ResourceInfo) -> Value {
     let storage_av = if res.group == "events.k8s.io" {
@@ -209,6 +239,33 @@ fn events_to_core_event(obj: &Value) -> Value {
 mod tests {
     use super::*;
     use crate::registry::Registry;
+
+    #[test]
+    fn list_items_are_written_as_converted_items_serialize() {
+        let r = Registry::with_builtins();
+        let cm = r.get("", "v1", "configmaps").expect("configmaps");
+        let hpa = r
+            .get("autoscaling", "v1", "horizontalpodautoscalers")
+            .expect("v1");
+        let mut custom = (*cm).clone();
+        custom.group = "example.com".into();
+        let objs = [
+            json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"v"}}),
+            json!({"metadata":{"name":"no-version"},"kind":"ConfigMap"}),
+            json!({"apiVersion":"autoscaling/v2","kind":"HorizontalPodAutoscaler","metadata":{"name":"h"},
+                "spec":{"scaleTargetRef":{"kind":"Deployment","name":"web"},"maxReplicas":3}}),
+        ];
+        for res in [&*cm, &*hpa, &custom] {
+            for builtin in [true, false] {
+                for o in &objs {
+                    let mut out = Vec::new();
+                    write_list_item(&mut out, o, res, builtin).expect("write");
+                    let got: Value = serde_json::from_slice(&out).expect("valid JSON");
+                    assert_eq!(got, crate::rest::as_list_item(res, o, builtin));
+                }
+            }
+        }
+    }
 
     #[test]
     fn hpa_round_trips_between_versions() {

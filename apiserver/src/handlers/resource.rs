@@ -461,6 +461,11 @@ fn list(
         }
     }
     let builtin = is_builtin_group(&res.group);
+    if accept.shape == Shape::Object && accept.encoding == negotiation::Encoding::Json {
+        return json_list(res, &result.items, &meta, builtin)
+            .map(|body| super::raw_response(StatusCode::OK, accept.content_type(), body))
+            .map_err(|e| ApiError::internal(format!("encoding the list: {e}")));
+    }
     let body = match accept.shape {
         Shape::Object => {
             let items: Vec<Value> = result
@@ -491,6 +496,31 @@ fn list(
         }
     };
     Ok(respond(StatusCode::OK, &body, accept))
+}
+
+/// A JSON list written item by item from the stored objects (no copy of any of them).
+fn json_list(
+    res: &ResourceInfo,
+    items: &[Arc<Value>],
+    meta: &Value,
+    builtin: bool,
+) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(256 + items.len() * 1024);
+    out.extend_from_slice(b"{\"kind\":");
+    serde_json::to_writer(&mut out, &format!("{}List", res.kind))?;
+    out.extend_from_slice(b",\"apiVersion\":");
+    serde_json::to_writer(&mut out, &res.api_version())?;
+    out.extend_from_slice(b",\"metadata\":");
+    serde_json::to_writer(&mut out, meta)?;
+    out.extend_from_slice(b",\"items\":[");
+    for (i, o) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        crate::conversion::write_list_item(&mut out, o, res, builtin)?;
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
 }
 
 fn partial(obj: &Value) -> Value {
