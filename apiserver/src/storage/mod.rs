@@ -4,12 +4,14 @@
 //! `410 Gone` once history is compacted.
 //!
 //! [`Store`] keeps the current state and a bounded window of history in memory (the
-//! watch cache) and writes every change durably through a [`Backend`] before it is
-//! acknowledged or shown to any watcher. This module must not know about resources,
+//! watch cache) in front of one [`engine::Engine`], where the truth lives: the embedded
+//! engine (a committer over a [`Backend`], SQLite) or etcd. Every change is durable in
+//! the engine before it is acknowledged or shown to any watcher. This module must not know about resources,
 //! HTTP or JSON shapes beyond `metadata.resourceVersion`.
 
 mod backend;
 mod consistent;
+mod engine;
 pub mod etcd;
 mod follower;
 mod sqlite;
@@ -117,7 +119,7 @@ pub struct Store {
 }
 
 pub(super) struct Inner {
-    engine: Engine,
+    engine: Box<dyn engine::Engine>,
     state: RwLock<State>,
     events: broadcast::Sender<Arc<Event>>,
     /// The revision the in-memory state has reached, for waiters.
@@ -126,22 +128,6 @@ pub(super) struct Inner {
     /// etcd compacted past it): every open watch ends, and its client re-lists.
     resets: tokio::sync::watch::Sender<u64>,
     history_limit: usize,
-}
-
-/// Where the truth lives.
-enum Engine {
-    /// This process owns the data: writes go through one committer task, which batches
-    /// them (group commit) into the embedded backend.
-    Embedded {
-        writes: mpsc::Sender<writer::WriteReq>,
-        backend: Arc<dyn Backend>,
-    },
-    /// etcd owns the data: writes are etcd transactions, and the in-memory state follows
-    /// etcd's watch (so writes of other API servers show up too).
-    Etcd {
-        etcd: Arc<etcd::Etcd>,
-        revisions: Arc<consistent::RevisionBatcher>,
-    },
 }
 
 /// How long a consistent read waits for the watch cache to reach etcd's revision.
@@ -246,11 +232,14 @@ impl Store {
         }
         let (writes, queue) = mpsc::channel(writer::MAX_BATCH * 4);
         let inner = Arc::new(Inner::new(
-            Engine::Embedded { writes, backend },
+            Box::new(engine::Embedded {
+                writes,
+                backend: backend.clone(),
+            }),
             state,
             history_limit,
         ));
-        tokio::spawn(writer::run(inner.clone(), queue));
+        tokio::spawn(writer::run(inner.clone(), backend, queue));
         Ok(Store { inner })
     }
 
@@ -282,10 +271,10 @@ impl Store {
             );
         }
         let inner = Arc::new(Inner::new(
-            Engine::Etcd {
+            Box::new(engine::OnEtcd {
                 etcd: etcd.clone(),
                 revisions: consistent::RevisionBatcher::start(etcd.clone()),
-            },
+            }),
             state,
             history_limit,
         ));
@@ -326,7 +315,7 @@ impl Store {
             .map(|e| (e.rev, e.value.clone()));
         match cached {
             Some((rev, v)) if rev >= min_rev => Ok(Some(v)),
-            _ if matches!(self.inner.engine, Engine::Embedded { .. }) => Ok(self.get(key)),
+            _ if !self.inner.engine.is_shared() => Ok(self.get(key)),
             _ => {
                 self.sync().await?;
                 Ok(self.get(key))
@@ -339,11 +328,10 @@ impl Store {
     /// upstream's consistent reads from the watch cache do. Free with the embedded store,
     /// where memory is the truth.
     pub async fn sync(&self) -> Result<(), StorageError> {
-        let Engine::Etcd { revisions, .. } = &self.inner.engine else {
-            return Ok(());
-        };
-        let rev = revisions.fresh_revision().await?;
-        self.wait_applied(rev, SYNC_TIMEOUT).await
+        match self.inner.engine.fresh_revision().await? {
+            Some(rev) => self.wait_applied(rev, SYNC_TIMEOUT).await,
+            None => Ok(()),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -360,7 +348,7 @@ impl Store {
 
     /// Whether other API servers may write the same data (etcd).
     pub fn is_shared(&self) -> bool {
-        matches!(self.inner.engine, Engine::Etcd { .. })
+        self.inner.engine.is_shared()
     }
 
     /// The latest revision.
@@ -374,20 +362,7 @@ impl Store {
 
     /// Writes through the engine and waits for the outcome.
     async fn write(&self, key: &str, op: writer::Op) -> Result<Arc<Value>, StorageError> {
-        let writes = match &self.inner.engine {
-            Engine::Embedded { writes, .. } => writes,
-            Engine::Etcd { etcd, .. } => return self.write_etcd(etcd, key, op).await,
-        };
-        let (reply, outcome) = tokio::sync::oneshot::channel();
-        let req = writer::WriteReq {
-            key: key.to_string(),
-            op,
-            reply,
-        };
-        let stopped =
-            || StorageError::Backend(BackendError::Other("the storage committer stopped".into()));
-        writes.send(req).await.map_err(|_| stopped())?;
-        outcome.await.map_err(|_| stopped())?
+        self.inner.engine.write(self, key, op).await
     }
 
     /// Creates `key`; fails if it exists.
@@ -567,79 +542,12 @@ impl Store {
             }
             st.compacted = st.compacted.max(target);
         }
-        match &self.inner.engine {
-            Engine::Embedded { backend, .. } => {
-                let backend = backend.clone();
-                tokio::task::spawn_blocking(move || backend.compact(target))
-                    .await
-                    .map_err(|e| BackendError::Other(e.to_string()))??;
-            }
-            Engine::Etcd { etcd, .. } => etcd.compact(target).await?,
-        }
-        Ok(())
-    }
-
-    /// One write as an etcd transaction. The answer waits until the in-memory state has
-    /// seen the write, so a client reads its own writes from this server.
-    async fn write_etcd(
-        &self,
-        etcd: &etcd::Etcd,
-        key: &str,
-        op: writer::Op,
-    ) -> Result<Arc<Value>, StorageError> {
-        let outcome = match op {
-            writer::Op::Create(obj) => etcd.create(key, &obj).await.map(|rev| (rev, obj)),
-            writer::Op::Update { expected, obj } => {
-                let unchanged = |st: &State| {
-                    st.objects.get(key).and_then(|cur| {
-                        (cur.rev == expected && *cur.value == obj_without_rv(&obj, &cur.value))
-                            .then(|| cur.value.clone())
-                    })
-                };
-                // a write that changes nothing makes no revision, but only once etcd
-                // confirms the cached copy is still the latest (as upstream re-reads)
-                if unchanged(&self.read()).is_some() {
-                    self.sync().await?;
-                    if let Some(v) = unchanged(&self.read()) {
-                        return Ok(v);
-                    }
-                }
-                etcd.update(key, expected, &obj).await.map(|rev| (rev, obj))
-            }
-            writer::Op::Delete { expected } => etcd.delete(key, expected).await,
-        };
-        let (rev, mut written) = match outcome {
-            Ok(done) => done,
-            Err(e) => {
-                // let the caller (and its retry) read what made the compare fail: a
-                // write of another API server this cache has not seen yet
-                match &e {
-                    StorageError::Conflict { actual, .. } => {
-                        let _ = self.wait_applied(*actual, SYNC_TIMEOUT).await;
-                    }
-                    StorageError::AlreadyExists(_) | StorageError::NotFound(_) => {
-                        let _ = self.sync().await;
-                    }
-                    _ => {}
-                }
-                return Err(e);
-            }
-        };
-        if let Err(e) = self.wait_applied(rev, SYNC_TIMEOUT).await {
-            tracing::warn!(%key, rev, error = %e, "the watch cache is behind a write it made");
-        }
-        if let Some(e) = self.read().objects.get(key)
-            && e.rev == rev
-        {
-            return Ok(e.value.clone());
-        }
-        set_resource_version(&mut written, rev);
-        Ok(Arc::new(written))
+        self.inner.engine.compact(target).await
     }
 }
 
 impl Inner {
-    fn new(engine: Engine, state: State, history_limit: usize) -> Self {
+    fn new(engine: Box<dyn engine::Engine>, state: State, history_limit: usize) -> Self {
         let (events, _) = broadcast::channel(16_384);
         let (applied, _) = tokio::sync::watch::channel(state.rev);
         let (resets, _) = tokio::sync::watch::channel(0);

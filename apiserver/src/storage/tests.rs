@@ -413,10 +413,10 @@ async fn reloading_after_compaction_ends_open_watches() {
         .await
         .expect("raw put");
     let at = put.header().map(|h| h.revision() as u64).expect("revision");
-    let Engine::Etcd { etcd: conn, .. } = &s.inner.engine else {
-        panic!("an etcd store");
-    };
-    follower::reload(&s.inner, conn).await.expect("reload");
+    let conn = etcd::Etcd::connect(&etcd_config(&etcd))
+        .await
+        .expect("connect");
+    follower::reload(&s.inner, &conn).await.expect("reload");
     // the open watch either saw b's put before the reload or ends now; either way it ends
     loop {
         match open.next().await {

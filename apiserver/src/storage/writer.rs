@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    BackendError, Entry, Event, EventType, Inner, Record, StorageError, obj_without_rv,
+    Backend, BackendError, Entry, Event, EventType, Inner, Record, StorageError, obj_without_rv,
     set_resource_version,
 };
 
@@ -35,7 +35,11 @@ pub(super) struct WriteReq {
 }
 
 /// Runs until every `Store` handle is gone.
-pub(super) async fn run(inner: Arc<Inner>, mut queue: mpsc::Receiver<WriteReq>) {
+pub(super) async fn run(
+    inner: Arc<Inner>,
+    backend: Arc<dyn Backend>,
+    mut queue: mpsc::Receiver<WriteReq>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.recv().await {
         batch.push(first);
@@ -45,7 +49,7 @@ pub(super) async fn run(inner: Arc<Inner>, mut queue: mpsc::Receiver<WriteReq>) 
                 Err(_) => break,
             }
         }
-        commit(&inner, std::mem::take(&mut batch)).await;
+        commit(&inner, &backend, std::mem::take(&mut batch)).await;
     }
 }
 
@@ -107,7 +111,7 @@ fn plan(key: &str, op: Op, current: Option<&Entry>, rev: u64) -> Plan {
     }
 }
 
-async fn commit(inner: &Arc<Inner>, batch: Vec<WriteReq>) {
+async fn commit(inner: &Arc<Inner>, backend: &Arc<dyn Backend>, batch: Vec<WriteReq>) {
     let mut changes: Vec<(Reply, Arc<Event>)> = Vec::new();
     {
         let st = inner.state.read().unwrap_or_else(|e| e.into_inner());
@@ -146,9 +150,6 @@ async fn commit(inner: &Arc<Inner>, batch: Vec<WriteReq>) {
             value: (ev.kind != EventType::Deleted).then(|| (*ev.object).clone()),
         })
         .collect();
-    let super::Engine::Embedded { backend, .. } = &inner.engine else {
-        return;
-    };
     let backend = backend.clone();
     let persisted = match tokio::task::spawn_blocking(move || backend.append(records)).await {
         Ok(r) => r,
