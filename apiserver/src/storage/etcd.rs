@@ -32,6 +32,9 @@ pub struct EtcdConfig {
 /// A connection to etcd with the key mapping of one API server.
 pub struct Etcd {
     client: Client,
+    /// A connection of its own for the watch, so the stream of every change does not
+    /// share one HTTP/2 connection (and its flow-control window) with the writes.
+    watcher: Client,
     keys: Keys,
 }
 
@@ -124,13 +127,18 @@ impl Etcd {
             }
             opts = opts.with_tls(tls);
         }
-        let client = Client::connect(&cfg.servers, Some(opts))
-            .await
-            .map_err(|e| {
-                BackendError::Database(format!("connecting to etcd {:?}: {e}", cfg.servers))
-            })?;
+        let connect = |opts| async {
+            Client::connect(&cfg.servers, Some(opts))
+                .await
+                .map_err(|e| {
+                    BackendError::Database(format!("connecting to etcd {:?}: {e}", cfg.servers))
+                })
+        };
+        let client = connect(opts.clone()).await?;
+        let watcher = connect(opts).await?;
         Ok(Etcd {
             client,
+            watcher,
             keys: Keys::new(&cfg.prefix),
         })
     }
@@ -333,7 +341,7 @@ impl Etcd {
             .with_all_keys()
             .with_start_revision(from as i64)
             .with_progress_notify();
-        self.client
+        self.watcher
             .watch_client()
             .watch(vec![0u8], Some(opts))
             .await

@@ -172,6 +172,26 @@ async fn raw_etcd(endpoint: &str, n: usize, c: usize) -> Result<Vec<Row>> {
         })
         .await
     };
+    // what an apiserver create is in etcd: a transaction that puts only if the key is new
+    let txn = {
+        let (client, prefix, value) = (client.clone(), prefix.clone(), value.clone());
+        closed_loop(n, c, move |i| {
+            let (mut kv, key, value) = (
+                client.kv_client(),
+                format!("{}-txn/{i:06}", prefix.trim_end_matches('/')),
+                value.clone(),
+            );
+            async move {
+                use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+                let txn = Txn::new()
+                    .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                    .and_then([TxnOp::put(key, value.to_vec(), None)]);
+                anyhow::ensure!(kv.txn(txn).await?.succeeded(), "key existed");
+                Ok(())
+            }
+        })
+        .await
+    };
     let get = {
         let (client, prefix) = (client.clone(), prefix.clone());
         closed_loop(n, c, move |i| {
@@ -200,13 +220,20 @@ async fn raw_etcd(endpoint: &str, n: usize, c: usize) -> Result<Vec<Row>> {
     };
     let mut kv = client.kv_client();
     kv.delete(
-        prefix,
+        prefix.clone(),
+        Some(etcd_client::DeleteOptions::new().with_prefix()),
+    )
+    .await
+    .context("cleaning up")?;
+    kv.delete(
+        format!("{}-txn/", prefix.trim_end_matches('/')),
         Some(etcd_client::DeleteOptions::new().with_prefix()),
     )
     .await
     .context("cleaning up")?;
     Ok(vec![
         Row::from_outcome("raw etcd: put", c, &put, false),
+        Row::from_outcome("raw etcd: txn (put if absent)", c, &txn, false),
         Row::from_outcome("raw etcd: get (linearizable)", c, &get, false),
         Row::from_outcome(format!("raw etcd: range of {n}"), 1, &list, false),
     ])
