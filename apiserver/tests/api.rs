@@ -516,3 +516,125 @@ async fn pods_binding_assigns_a_node_once() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Eviction honours the pod's PodDisruptionBudget and takes the disruption it uses, as
+/// upstream: `disruptionsAllowed` goes down and the pod is recorded in `disruptedPods` in
+/// one compare-and-swap, so two evictions cannot both spend one allowed disruption.
+#[tokio::test]
+async fn eviction_takes_one_allowed_disruption() {
+    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    let server = common::TestServer::start();
+    let client = server.client_without_retries().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client, "default");
+    for name in ["a", "b", "c"] {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+        }))
+        .expect("pod");
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .expect("create pod");
+        let running = json!({"status": {"phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}]}});
+        pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&running))
+            .await
+            .expect("running");
+    }
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}}
+    }))
+    .expect("pdb");
+    pdbs.create(&PostParams::default(), &pdb)
+        .await
+        .expect("create pdb");
+    // what the disruption controller would report
+    let status = json!({"status": {"observedGeneration": 1, "currentHealthy": 3,
+        "desiredHealthy": 2, "expectedPods": 3, "disruptionsAllowed": 1}});
+    pdbs.patch_status("web", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("pdb status");
+    let eviction = |name: &str| {
+        json!({"apiVersion": "policy/v1", "kind": "Eviction",
+            "metadata": {"name": name, "namespace": "default"}})
+    };
+    let done: serde_json::Value = pods
+        .create_subresource("eviction", "a", &PostParams::default(), &eviction("a"))
+        .await
+        .expect("the first eviction");
+    assert_eq!(done["status"], "Success");
+    let after = pdbs.get_status("web").await.expect("pdb");
+    let st = after.status.expect("status");
+    assert_eq!(st.disruptions_allowed, 0);
+    assert!(
+        st.disrupted_pods.unwrap_or_default().contains_key("a"),
+        "the evicted pod is recorded"
+    );
+    let refused = pods
+        .create_subresource::<serde_json::Value, serde_json::Value>(
+            "eviction",
+            "b",
+            &PostParams::default(),
+            &eviction("b"),
+        )
+        .await
+        .expect_err("no disruption left");
+    match refused {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 429);
+            assert_eq!(
+                s.message,
+                "Cannot evict pod as it would violate the pod's disruption budget."
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        pods.get("b").await.is_ok(),
+        "a refused eviction deletes nothing"
+    );
+}
+
+/// Patches that do not name a resourceVersion are applied again to the newer object when
+/// another write got in between (as upstream retries them), so concurrent patches all
+/// land; a patch that pins an old resourceVersion gets 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_unpinned_patches_all_land() {
+    let server = common::TestServer::start();
+    let cms: Api<ConfigMap> = Api::namespaced(server.client_without_retries().await, "default");
+    let made = cms
+        .create(&PostParams::default(), &cm("shared", json!({})))
+        .await
+        .expect("create");
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let cms = cms.clone();
+        tasks.push(tokio::spawn(async move {
+            let p = json!({"data": {format!("k{i}"): "v"}});
+            cms.patch("shared", &PatchParams::default(), &Patch::Merge(&p))
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task").expect("an unpinned patch");
+    }
+    let data = cms
+        .get("shared")
+        .await
+        .expect("get")
+        .data
+        .unwrap_or_default();
+    for i in 0..16 {
+        assert!(data.contains_key(&format!("k{i}")), "k{i} landed");
+    }
+    let stale = json!({"metadata": {"resourceVersion": made.metadata.resource_version},
+        "data": {"late": "v"}});
+    let err = cms
+        .patch("shared", &PatchParams::default(), &Patch::Merge(&stale))
+        .await
+        .expect_err("a pinned patch of an old version");
+    assert_eq!(status_code(err), 409);
+}

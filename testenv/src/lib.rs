@@ -239,11 +239,22 @@ impl TestServer {
     }
 
     pub async fn client(&self) -> kube::Client {
+        self.admin_client(true).await
+    }
+
+    /// An admin client that shows every answer as the server gave it: kube's client
+    /// otherwise retries 429/503/504 with backoff (for minutes) before reporting them.
+    pub async fn client_without_retries(&self) -> kube::Client {
+        self.admin_client(false).await
+    }
+
+    async fn admin_client(&self, retry: bool) -> kube::Client {
         let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig).expect("kubeconfig");
-        let cfg =
+        let mut cfg =
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
                 .await
                 .expect("config");
+        cfg.default_retry = retry;
         let client = kube::Client::try_from(cfg).expect("client");
         // wait until bootstrap objects exist
         let deadline = Instant::now() + Duration::from_secs(30);

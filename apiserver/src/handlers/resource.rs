@@ -102,7 +102,7 @@ async fn serve(
             scale::bind(state, res, info, query, req).await
         }
         ("create", "eviction") => scale::evict(state, res, info, req).await,
-        ("get", "" | "status") => {
+        ("get", "" | "status" | "approval") => {
             consistent_read(state, res, query).await?;
             let obj = rest.get(res, ns, name)?;
             Ok(respond(
@@ -126,14 +126,14 @@ async fn serve(
             let written = rest.create(res, ns, obj, &opts).await?;
             Ok(written_response(res, &written, accept, query))
         }
-        ("update", "" | "status" | "finalize") => {
+        ("update", "" | "status" | "finalize" | "approval") => {
             let body = read_body(req).await?;
             let (_, obj) = decode(&body.1, body.0, res)?;
             let opts = write_options(query, user, &body.2, &body.1)?;
             let written = rest.update(res, ns, name, sub, obj, &opts).await?;
             Ok(written_response(res, &written, accept, query))
         }
-        ("patch", "" | "status") => {
+        ("patch", "" | "status" | "approval") => {
             let (ty, bytes, agent) = read_body(req).await?;
             let ty = ty?;
             if matches!(ty, BodyType::Json | BodyType::Yaml | BodyType::Protobuf) {

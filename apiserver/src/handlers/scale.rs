@@ -285,57 +285,17 @@ pub async fn evict(
     let (_, eviction) = decode(&body, ty, &ev_res)?;
     let rest = &state.rest;
     let (ns, name) = (info.namespace.as_str(), info.name.as_str());
-    let pod = rest.get(res, ns, name)?;
-    let terminal = matches!(
-        pod.pointer("/status/phase").and_then(Value::as_str),
-        Some("Succeeded" | "Failed")
-    );
-    if !terminal
-        && pod.pointer("/metadata/deletionTimestamp").is_none()
-        && let Some(pdbs) = rest.registry.get("policy", "v1", "poddisruptionbudgets")
-    {
-        let (list, _) = rest.list(&pdbs, ns, &Default::default())?;
-        for pdb in list.items {
-            let Ok(sel) =
-                Selector::from_label_selector(pdb.pointer("/spec/selector").unwrap_or(&json!({})))
-            else {
-                continue;
-            };
-            if sel.is_empty() || !sel.matches_object(&pod) {
-                continue;
-            }
-            let allowed = pdb
-                .pointer("/status/disruptionsAllowed")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            if allowed < 1 {
-                let pdb_name = pdb
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                let mut e = ApiError::new(
-                    429,
-                    "TooManyRequests",
-                    "Cannot evict pod as it would violate the pod's disruption budget.",
-                );
-                e.details = Some(Box::new(machinery::status::Details {
-                    causes: vec![machinery::status::Cause {
-                        reason: "DisruptionBudget".into(),
-                        message: format!(
-                            "The disruption budget {pdb_name} needs {} healthy pods and has {} currently",
-                            pdb.pointer("/status/desiredHealthy")
-                                .and_then(Value::as_i64)
-                                .unwrap_or(0),
-                            pdb.pointer("/status/currentHealthy")
-                                .and_then(Value::as_i64)
-                                .unwrap_or(0)
-                        ),
-                        field: String::new(),
-                    }],
-                    ..Default::default()
-                }));
-                return Err(e);
-            }
+    // the budget's status is taken with a compare-and-swap; a conflict means another
+    // eviction (or the disruption controller) got there first: look again
+    let mut attempt = 0;
+    while !take_disruption(state, res, ns, name).await? {
+        attempt += 1;
+        if attempt >= 10 {
+            return Err(ApiError::new(
+                429,
+                "TooManyRequests",
+                "Cannot evict pod as it would violate the pod's disruption budget: too many concurrent evictions, try again.",
+            ));
         }
     }
     let mut opts = crate::rest::DeleteOptions::default();
@@ -348,6 +308,169 @@ pub async fn evict(
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
         Accept::JSON,
     ))
+}
+
+fn too_many(message: String) -> ApiError {
+    let mut e = ApiError::new(
+        429,
+        "TooManyRequests",
+        "Cannot evict pod as it would violate the pod's disruption budget.",
+    );
+    e.details = Some(Box::new(machinery::status::Details {
+        causes: vec![machinery::status::Cause {
+            reason: "DisruptionBudget".into(),
+            message,
+            field: String::new(),
+        }],
+        ..Default::default()
+    }));
+    e
+}
+
+/// Checks the pod's PodDisruptionBudget and, when it allows a disruption, takes one as
+/// upstream's eviction does: `disruptionsAllowed` goes down by one and the pod is
+/// recorded in `disruptedPods`, in one compare-and-swap of the budget's status. `Ok(false)`
+/// when that write lost a race and the check must be made again.
+async fn take_disruption(
+    state: &Arc<AppState>,
+    res: &ResourceInfo,
+    ns: &str,
+    name: &str,
+) -> Result<bool, ApiError> {
+    let rest = &state.rest;
+    let pod = rest.get(res, ns, name)?;
+    let phase = pod.pointer("/status/phase").and_then(Value::as_str);
+    // pods that are not running, or already going, need no budget
+    if matches!(phase, Some("Succeeded" | "Failed" | "Pending"))
+        || pod.pointer("/metadata/deletionTimestamp").is_some()
+    {
+        return Ok(true);
+    }
+    let Some(pdbs) = rest.registry.get("policy", "v1", "poddisruptionbudgets") else {
+        return Ok(true);
+    };
+    let (list, _) = rest.list(&pdbs, ns, &Default::default())?;
+    let matching: Vec<_> = list
+        .items
+        .iter()
+        .filter(|pdb| {
+            Selector::from_label_selector(pdb.pointer("/spec/selector").unwrap_or(&json!({})))
+                .is_ok_and(|sel| !sel.is_empty() && sel.matches_object(&pod))
+        })
+        .collect();
+    let pdb = match matching.as_slice() {
+        [] => return Ok(true),
+        [one] => (*one).clone(),
+        _ => {
+            return Err(ApiError::internal(
+                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+            ));
+        }
+    };
+    let get = |p: &str| pdb.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let pdb_name = pdb
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if get("/status/observedGeneration") < get("/metadata/generation") {
+        return Err(too_many(format!(
+            "The disruption budget {pdb_name} is still being processed by the server."
+        )));
+    }
+    let allowed = get("/status/disruptionsAllowed");
+    if allowed < 0 {
+        return Err(ApiError::forbidden(
+            "",
+            "pods",
+            name,
+            "pdb disruptions allowed is negative",
+        ));
+    }
+    let disrupted = pdb
+        .pointer("/status/disruptedPods")
+        .and_then(Value::as_object)
+        .map_or(0, |m| m.len());
+    if disrupted >= 2000 {
+        return Err(ApiError::forbidden(
+            "",
+            "pods",
+            name,
+            "DisruptedPods map too big - too many evictions not confirmed by PDB controller",
+        ));
+    }
+    let ready = pod
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        });
+    if !ready {
+        // an unhealthy pod may go when the budget is met anyway (IfHealthyBudget) or always
+        let policy = pdb
+            .pointer("/spec/unhealthyPodEvictionPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("IfHealthyBudget");
+        let healthy_enough = get("/status/currentHealthy") >= get("/status/desiredHealthy")
+            && get("/status/desiredHealthy") > 0;
+        if policy == "AlwaysAllow" || healthy_enough {
+            return Ok(true);
+        }
+    }
+    if allowed == 0 {
+        return Err(too_many(format!(
+            "The disruption budget {pdb_name} needs {} healthy pods and has {} currently",
+            get("/status/desiredHealthy"),
+            get("/status/currentHealthy")
+        )));
+    }
+    let mut updated = (*pdb).clone();
+    updated["status"]["disruptionsAllowed"] = json!(allowed - 1);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    if !updated["status"]
+        .get("disruptedPods")
+        .is_some_and(Value::is_object)
+    {
+        updated["status"]["disruptedPods"] = json!({});
+    }
+    updated["status"]["disruptedPods"][name] = json!(now);
+    if allowed - 1 == 0 {
+        set_insufficient(&mut updated, &now);
+    }
+    let opts = WriteOptions {
+        field_manager: "kube-apiserver".into(),
+        ..Default::default()
+    };
+    match rest
+        .update(&pdbs, ns, &pdb_name, "status", updated, &opts)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.code == 409 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The budget's DisruptionAllowed condition once the last allowed disruption is taken.
+fn set_insufficient(pdb: &mut Value, now: &str) {
+    let generation = pdb
+        .pointer("/metadata/generation")
+        .cloned()
+        .unwrap_or(json!(0));
+    let cond = json!({"type": "DisruptionAllowed", "status": "False", "reason": "InsufficientPods",
+        "message": "", "observedGeneration": generation, "lastTransitionTime": now});
+    let conds = pdb["status"]
+        .get_mut("conditions")
+        .and_then(Value::as_array_mut);
+    match conds {
+        Some(cs) => match cs.iter_mut().find(|c| c["type"] == "DisruptionAllowed") {
+            Some(c) if c["status"] == "False" => {}
+            Some(c) => *c = cond,
+            None => cs.push(cond),
+        },
+        None => pdb["status"]["conditions"] = json!([cond]),
+    }
 }
 
 #[cfg(test)]

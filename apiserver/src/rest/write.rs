@@ -319,6 +319,11 @@ impl Rest {
         let storage_res = self.storage_info(res);
         set_create_system_fields(res, &mut obj);
         strategy::prepare_for_create(&storage_res, &mut obj);
+        if storage_res.group == "certificates.k8s.io"
+            && storage_res.plural == "certificatesigningrequests"
+        {
+            strategy::certificates::set_requester(&mut obj, opts.user.as_ref());
+        }
         validation::default(
             &storage_res.group,
             &storage_res.version,
@@ -562,8 +567,9 @@ impl Rest {
     ) -> Result<Written, ApiError> {
         let k = key(res, ns, name);
         // a patch is retried against the latest object when a concurrent write wins,
-        // unless the patch itself pins a resourceVersion
-        for _attempt in 0..5 {
+        // unless the patch itself pins a resourceVersion (upstream's GuaranteedUpdate
+        // retries without a limit; each lost round means another writer made progress)
+        for _attempt in 0..PATCH_ATTEMPTS {
             let current = self
                 .store
                 .get_fresh(&k, 0)
@@ -594,10 +600,14 @@ impl Rest {
             let expected = rv_of(&current);
             let live = conversion::to_version(&current, res);
             let patched = crate::patching::apply_patch(res, &live, ty, body, opts)?;
+            // the patch pins a resourceVersion only if it sets one itself (the patched
+            // object always carries the live one): then a conflict is the client's, else
+            // the patch is applied again to the newer object
             let pinned = patched
                 .pointer("/metadata/resourceVersion")
                 .and_then(Value::as_str)
-                .map(str::to_string);
+                .map(str::to_string)
+                .filter(|_| patch_sets_resource_version(res, &live, ty, body, opts));
             let mut patched = patched;
             if let Some(rv) = &pinned
                 && rv.parse::<u64>().ok() != Some(expected)
@@ -645,6 +655,31 @@ impl Rest {
         }
         Err(ApiError::stale_update(&res.group, &res.plural, name))
     }
+}
+
+/// How many times a patch is applied again after losing to a concurrent write.
+const PATCH_ATTEMPTS: usize = 100;
+
+/// Whether applying the patch sets `metadata.resourceVersion` (as a precondition): it
+/// does if the patched object has one when the live object had none.
+fn patch_sets_resource_version(
+    res: &ResourceInfo,
+    live: &Value,
+    ty: BodyType,
+    body: &[u8],
+    opts: &WriteOptions,
+) -> bool {
+    if !body.windows(15).any(|w| w == b"resourceVersion") {
+        return false;
+    }
+    let mut bare = live.clone();
+    if let Some(m) = bare.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    crate::patching::apply_patch(res, &bare, ty, body, opts).map_or(true, |p| {
+        p.pointer("/metadata/resourceVersion")
+            .is_some_and(|v| !v.is_null() && v != "")
+    })
 }
 
 fn finalizers_empty(obj: &Value) -> bool {

@@ -3,8 +3,10 @@
 //! `pkg/registry/<group>/<resource>/strategy.go`. Defaulting and validation of the types
 //! themselves live in the `validation` crate; the generic REST path lives in `rest`.
 
+pub mod certificates;
 mod namespaces;
 mod pods;
+mod secrets;
 pub mod services;
 
 use machinery::ApiError;
@@ -85,13 +87,13 @@ pub fn prepare_for_create(res: &ResourceInfo, obj: &mut Value) {
     if res.has_status()
         && !is(res, "", "namespaces")
         && !is(res, "", "nodes")
-        && !is(res, "certificates.k8s.io", "certificatesigningrequests")
         && let Some(m) = obj.as_object_mut()
     {
         m.remove("status");
     }
     match (res.group.as_str(), res.plural.as_str()) {
         ("", "pods") => pods::prepare_for_create(obj),
+        ("", "secrets") => secrets::fold_string_data(obj),
         ("", "namespaces") => namespaces::prepare_for_create(obj),
         ("", "services") => {
             obj["status"] = json!({"loadBalancer": {}});
@@ -138,6 +140,15 @@ pub fn prepare_for_update(res: &ResourceInfo, sub: &str, old: &Value, new: &mut 
     if is(res, "", "services") && sub.is_empty() {
         services::drop_type_dependent_fields(old, new);
     }
+    if is(res, "", "secrets") && sub.is_empty() {
+        secrets::fold_string_data(new);
+    }
+    if is(res, "certificates.k8s.io", "certificatesigningrequests")
+        && matches!(sub, "status" | "approval")
+    {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        certificates::fill_condition_timestamps(old, new, &now);
+    }
 }
 
 /// Builds the object an update of `sub` produces from the stored one and the request.
@@ -178,6 +189,9 @@ pub fn merge_subresource(
                 new["metadata"]["managedFields"] = mf.clone();
             }
             Ok(new)
+        }
+        "approval" if is(res, "certificates.k8s.io", "certificatesigningrequests") => {
+            Ok(certificates::merge_approval(current, &incoming))
         }
         "finalize" if is(res, "", "namespaces") => {
             let mut new = current.clone();
