@@ -30,7 +30,12 @@ pub fn service_account_name(controller: &str) -> String {
         "daemonset" => "daemon-set-controller".into(),
         "podgc" | "pod-garbage-collector" => "pod-garbage-collector".into(),
         "root-ca-cert-publisher" => "root-ca-cert-publisher".into(),
-        "nodelifecycle" | "node-lifecycle" => "node-controller".into(),
+        "nodelifecycle" | "node-lifecycle" | "taint-eviction-controller" | "taint-eviction" => {
+            "node-controller".into()
+        }
+        "csrapproving" | "csrsigning" | "csrcleaner" => "certificate-controller".into(),
+        "bootstrapsigner" => "bootstrap-signer".into(),
+        "tokencleaner" => "token-cleaner".into(),
         other => format!("{}-controller", other.trim_end_matches("-controller")),
     }
 }
@@ -168,6 +173,16 @@ mod tests {
             ("replicationcontroller", "replication-controller"),
             ("ttl-after-finished", "ttl-after-finished-controller"),
             ("root-ca-cert-publisher", "root-ca-cert-publisher"),
+            ("taint-eviction-controller", "node-controller"),
+            ("csrsigning", "certificate-controller"),
+            ("bootstrapsigner", "bootstrap-signer"),
+            ("tokencleaner", "token-cleaner"),
+            ("resourcequota", "resourcequota-controller"),
+            (
+                "clusterrole-aggregation",
+                "clusterrole-aggregation-controller",
+            ),
+            ("disruption", "disruption-controller"),
         ] {
             assert_eq!(service_account_name(controller), sa);
         }

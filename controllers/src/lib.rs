@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
+pub mod bootstrap;
+pub mod certificates;
 pub mod common;
 pub mod credentials;
 pub mod deployment;
@@ -20,14 +22,19 @@ pub mod replicaset;
 pub mod root_ca_cert_publisher;
 pub mod serviceaccount;
 
+pub mod clusterroleaggregation;
 pub mod cronjob;
 pub mod daemonset;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod endpointslice_mirroring;
 pub mod job;
+pub mod nodelifecycle;
 pub mod podgc;
+pub mod resourcequota;
 pub mod statefulset;
+pub mod tainteviction;
 pub mod ttl_after_finished;
 pub mod workqueue;
 
@@ -133,6 +140,56 @@ pub fn controllers() -> Vec<ControllerDescriptor> {
             enabled_by_default: true,
             run: podgc::run,
         },
+        ControllerDescriptor {
+            name: "nodelifecycle",
+            enabled_by_default: true,
+            run: nodelifecycle::run,
+        },
+        ControllerDescriptor {
+            name: "taint-eviction-controller",
+            enabled_by_default: true,
+            run: tainteviction::run,
+        },
+        ControllerDescriptor {
+            name: "resourcequota",
+            enabled_by_default: true,
+            run: resourcequota::run,
+        },
+        ControllerDescriptor {
+            name: "clusterrole-aggregation",
+            enabled_by_default: true,
+            run: clusterroleaggregation::run,
+        },
+        ControllerDescriptor {
+            name: "disruption",
+            enabled_by_default: true,
+            run: disruption::run,
+        },
+        ControllerDescriptor {
+            name: "csrapproving",
+            enabled_by_default: true,
+            run: certificates::approver::run,
+        },
+        ControllerDescriptor {
+            name: "csrsigning",
+            enabled_by_default: true,
+            run: certificates::signer::run,
+        },
+        ControllerDescriptor {
+            name: "csrcleaner",
+            enabled_by_default: true,
+            run: certificates::cleaner::run,
+        },
+        ControllerDescriptor {
+            name: "bootstrapsigner",
+            enabled_by_default: false,
+            run: bootstrap::signer::run,
+        },
+        ControllerDescriptor {
+            name: "tokencleaner",
+            enabled_by_default: false,
+            run: bootstrap::tokencleaner::run,
+        },
     ]
 }
 
@@ -145,6 +202,11 @@ const ALIASES: &[(&str, &str)] = &[
     ("node-lifecycle", "nodelifecycle"),
     ("endpointslice-mirroring", "endpointslicemirroring"),
     ("endpoint", "endpoints"),
+    ("certificatesigningrequest-approving", "csrapproving"),
+    ("certificatesigningrequest-signing", "csrsigning"),
+    ("certificatesigningrequest-cleaner", "csrcleaner"),
+    ("bootstrap-signer", "bootstrapsigner"),
+    ("token-cleaner", "tokencleaner"),
 ];
 
 /// The short name (alias) of a controller, whichever way `--controllers` spells it:

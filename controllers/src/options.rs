@@ -66,6 +66,32 @@ pub struct Options {
     #[arg(long, default_value = "8760h", value_parser = parse_duration)]
     pub cluster_signing_duration: std::time::Duration,
 
+    /// CA certificate for the kubernetes.io/kubelet-serving signer (instead of
+    /// --cluster-signing-cert-file).
+    #[arg(long)]
+    pub cluster_signing_kubelet_serving_cert_file: Option<PathBuf>,
+    /// CA key for the kubernetes.io/kubelet-serving signer.
+    #[arg(long)]
+    pub cluster_signing_kubelet_serving_key_file: Option<PathBuf>,
+    /// CA certificate for the kubernetes.io/kube-apiserver-client-kubelet signer.
+    #[arg(long)]
+    pub cluster_signing_kubelet_client_cert_file: Option<PathBuf>,
+    /// CA key for the kubernetes.io/kube-apiserver-client-kubelet signer.
+    #[arg(long)]
+    pub cluster_signing_kubelet_client_key_file: Option<PathBuf>,
+    /// CA certificate for the kubernetes.io/kube-apiserver-client signer.
+    #[arg(long)]
+    pub cluster_signing_kube_apiserver_client_cert_file: Option<PathBuf>,
+    /// CA key for the kubernetes.io/kube-apiserver-client signer.
+    #[arg(long)]
+    pub cluster_signing_kube_apiserver_client_key_file: Option<PathBuf>,
+    /// CA certificate for the kubernetes.io/legacy-unknown signer.
+    #[arg(long)]
+    pub cluster_signing_legacy_unknown_cert_file: Option<PathBuf>,
+    /// CA key for the kubernetes.io/legacy-unknown signer.
+    #[arg(long)]
+    pub cluster_signing_legacy_unknown_key_file: Option<PathBuf>,
+
     /// PEM private key used to sign service account tokens (legacy token secrets).
     #[arg(long)]
     pub service_account_private_key_file: Option<PathBuf>,
@@ -104,12 +130,39 @@ pub struct Options {
     pub concurrent_serviceaccount_token_syncs: usize,
     #[arg(long, default_value_t = 5)]
     pub concurrent_resource_quota_syncs: usize,
+
+    /// How often every resource quota's usage is recomputed in full.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub resource_quota_sync_period: std::time::Duration,
     #[arg(long, default_value_t = 5)]
     pub concurrent_ttl_after_finished_syncs: usize,
 
-    /// How long a Node may go without a Lease renewal before it is marked unhealthy.
-    #[arg(long, default_value = "40s", value_parser = parse_duration)]
+    /// How long a running Node may be unresponsive (no Ready heartbeat, no Lease renewal)
+    /// before it is marked unhealthy (upstream's default since 1.32).
+    #[arg(long, default_value = "50s", value_parser = parse_duration)]
     pub node_monitor_grace_period: std::time::Duration,
+
+    /// How long a starting Node may be unresponsive before it is marked unhealthy.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub node_startup_grace_period: std::time::Duration,
+
+    /// Nodes per second whose pods are evicted (NoExecute-tainted) when a zone is healthy.
+    #[arg(long, default_value_t = 0.1)]
+    pub node_eviction_rate: f32,
+
+    /// Nodes per second whose pods are evicted when a zone is unhealthy (0 for clusters of
+    /// at most --large-cluster-size-threshold nodes).
+    #[arg(long, default_value_t = 0.01)]
+    pub secondary_node_eviction_rate: f32,
+
+    /// Nodes from which the node-lifecycle controller treats the cluster as large.
+    #[arg(long, default_value_t = 50)]
+    pub large_cluster_size_threshold: i32,
+
+    /// Fraction of a zone's Nodes (at least 3) that must be not Ready for the zone to be
+    /// unhealthy.
+    #[arg(long, default_value_t = 0.55)]
+    pub unhealthy_zone_threshold: f32,
 
     /// How often node health is checked.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
