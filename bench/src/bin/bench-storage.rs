@@ -207,7 +207,11 @@ async fn raw_etcd(endpoint: &str, n: usize, c: usize) -> Result<Vec<Row>> {
     let list = {
         let (client, prefix) = (client.clone(), prefix.clone());
         closed_loop(5, 1, move |_| {
-            let (mut kv, prefix) = (client.kv_client(), prefix.clone());
+            // 10,000 values of ~1 KiB exceed gRPC's default 4 MiB answer limit
+            let (mut kv, prefix) = (
+                client.kv_client().max_decoding_message_size(256 << 20),
+                prefix.clone(),
+            );
             async move {
                 let r = kv
                     .get(prefix, Some(etcd_client::GetOptions::new().with_prefix()))
