@@ -203,16 +203,6 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("5x").is_err());
-    }
-
-    #[test]
     fn upstream_flags_parse() {
         let o = Options::try_parse_from([
             "kube-controller-manager",

@@ -111,31 +111,52 @@ impl Rest {
         if dry_run || !self.store.is_shared() || !is_services(res) {
             return self.allocators.admit_create(res, obj, dry_run);
         }
+        let allocate = |svc: &mut Value| {
+            self.allocators
+                .admit_create(res, svc, false)
+                .map(|taken| UpdateAlloc {
+                    taken,
+                    ..Default::default()
+                })
+        };
+        let alloc = self.allocate_and_claim(res, obj, allocate, true).await?;
+        Ok(alloc.taken)
+    }
+
+    /// Runs `allocate` on a copy of `obj` and claims what it took; when another server
+    /// holds a value, keeps it marked used here and allocates again (a value the client
+    /// asked for then fails as "already allocated"). With `is_create`, losing a claim to
+    /// the same Service made on another server is AlreadyExists.
+    async fn allocate_and_claim(
+        &self,
+        res: &ResourceInfo,
+        obj: &mut Value,
+        allocate: impl Fn(&mut Value) -> Result<UpdateAlloc, ApiError>,
+        is_create: bool,
+    ) -> Result<UpdateAlloc, ApiError> {
         let pristine = obj.clone();
+        let name = meta(&pristine, "name");
         for _ in 0..ATTEMPTS {
             let mut candidate = pristine.clone();
-            let mut release = self.allocators.admit_create(res, &mut candidate, false)?;
-            match self.claim(&candidate, &release).await {
+            let mut alloc = allocate(&mut candidate)?;
+            match self.claim(&candidate, &alloc.taken).await {
                 Ok(()) => {
                     *obj = candidate;
-                    return Ok(release);
+                    return Ok(alloc);
                 }
-                // another server holds it: keep it marked used here and try again (a
-                // value the client asked for then fails as "already allocated")
-                Err(Lost::Ip(ip)) => release.keep_ip(ip),
-                Err(Lost::Port(p)) => release.keep_port(p),
+                Err(Lost::Ip(ip)) => alloc.taken.keep_ip(ip),
+                Err(Lost::Port(p)) => alloc.taken.keep_port(p),
                 Err(Lost::Failed(e)) => {
-                    release.run(&self.allocators);
-                    return Err(super::storage_error(res, &meta(&pristine, "name"), e));
+                    alloc.abort(&self.allocators);
+                    return Err(super::storage_error(res, &name, e));
                 }
             }
-            release.run(&self.allocators);
-            // the claim may have been lost to the same Service made on another server
-            let name = meta(&pristine, "name");
-            if self
-                .store
-                .get(&super::key(res, &meta(&pristine, "namespace"), &name))
-                .is_some()
+            alloc.abort(&self.allocators);
+            if is_create
+                && self
+                    .store
+                    .get(&super::key(res, &meta(&pristine, "namespace"), &name))
+                    .is_some()
             {
                 return Err(ApiError::already_exists(&res.group, &res.plural, &name));
             }
@@ -193,27 +214,8 @@ impl Rest {
             }
             return Ok(alloc);
         }
-        let pristine = new.clone();
-        for _ in 0..ATTEMPTS {
-            let mut candidate = pristine.clone();
-            let mut alloc = self.allocators.admit_update(res, old, &mut candidate)?;
-            match self.claim(&candidate, &alloc.taken).await {
-                Ok(()) => {
-                    *new = candidate;
-                    return Ok(alloc);
-                }
-                Err(Lost::Ip(ip)) => alloc.taken.keep_ip(ip),
-                Err(Lost::Port(p)) => alloc.taken.keep_port(p),
-                Err(Lost::Failed(e)) => {
-                    alloc.abort(&self.allocators);
-                    return Err(super::storage_error(res, &meta(&pristine, "name"), e));
-                }
-            }
-            alloc.abort(&self.allocators);
-        }
-        Err(ApiError::internal(
-            "failed to allocate a node port: every candidate was claimed by another API server",
-        ))
+        let allocate = |svc: &mut Value| self.allocators.admit_update(res, old, svc);
+        self.allocate_and_claim(res, new, allocate, false).await
     }
 
     /// Settles an update's allocations: once it is stored, what the old object alone held
