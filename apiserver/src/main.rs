@@ -13,6 +13,7 @@ mod authn;
 mod authz;
 mod bootstrap;
 mod conversion;
+mod crd;
 mod fieldmanager;
 mod fieldvalidation;
 mod handlers;
@@ -168,9 +169,11 @@ async fn main() -> Result<()> {
         allocators: Arc::new(allocators),
         authorizer,
         quotas: Default::default(),
+        crds: Default::default(),
     };
     bootstrap::restore_allocations(&rest);
     tokio::spawn(rest::follow_claims(rest.clone()));
+    crd::controller::start(rest.clone()).await;
     let listener = server::listen(&config).await?;
     let tokens = match &flags.token_auth_file {
         Some(path) => {

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
 use axum::Router;
@@ -43,10 +43,11 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Set once the bootstrap objects (namespaces, `kubernetes` service) exist.
     pub bootstrapped: AtomicBool,
-    openapi: OnceLock<OpenApi>,
+    /// The rendered documents and the registry generation they were rendered at.
+    openapi: RwLock<Option<(u64, Arc<OpenApi>)>>,
 }
 
-/// The rendered OpenAPI documents (built on first use).
+/// The rendered OpenAPI documents (built on first use, again after the registry changes).
 struct OpenApi {
     v2_json: Bytes,
     v2_protobuf: Bytes,
@@ -72,7 +73,7 @@ impl AppState {
             config,
             metrics: Metrics::default(),
             bootstrapped: AtomicBool::new(false),
-            openapi: OnceLock::new(),
+            openapi: RwLock::new(None),
         }
     }
 
@@ -85,22 +86,29 @@ impl AppState {
             .collect()
     }
 
-    fn openapi(&self) -> &OpenApi {
-        self.openapi.get_or_init(|| {
-            let resources = self.resources();
-            let v2 = openapi::v2(&resources);
-            let v3 = openapi::v3_documents(&resources, &serde_json::Map::new());
-            OpenApi {
-                v2_json: to_bytes(&v2),
-                v2_protobuf: Bytes::from(openapi::v2_protobuf(&v2)),
-                v3_index: to_bytes(&v3.index),
-                v3: v3
-                    .documents
-                    .iter()
-                    .map(|(k, v)| (k.clone(), to_bytes(v)))
-                    .collect(),
-            }
-        })
+    fn openapi(&self) -> Arc<OpenApi> {
+        let generation = self.rest.registry.generation();
+        if let Some((g, docs)) = &*self.openapi.read().unwrap_or_else(|e| e.into_inner())
+            && *g == generation
+        {
+            return docs.clone();
+        }
+        let resources = self.resources();
+        let extra = self.rest.crds.definitions();
+        let v2 = openapi::v2_with(&resources, &extra);
+        let v3 = openapi::v3_documents(&resources, &extra);
+        let docs = Arc::new(OpenApi {
+            v2_json: to_bytes(&v2),
+            v2_protobuf: Bytes::from(openapi::v2_protobuf(&v2)),
+            v3_index: to_bytes(&v3.index),
+            v3: v3
+                .documents
+                .iter()
+                .map(|(k, v)| (k.clone(), to_bytes(v)))
+                .collect(),
+        });
+        *self.openapi.write().unwrap_or_else(|e| e.into_inner()) = Some((generation, docs.clone()));
+        docs
     }
 
     /// The Swagger 2.0 document, as JSON or (what client-go asks for) protobuf.

@@ -243,5 +243,26 @@ fn row_object(obj: &Value, include_object: &str) -> Value {
     }
 }
 
+/// A Table from columns and rows computed elsewhere (custom resources' printer columns):
+/// each row is its cells and the object it shows.
+pub fn table_from(
+    column_definitions: Vec<Value>,
+    rows: Vec<(Vec<Value>, &Value)>,
+    list_meta: Value,
+    include_object: &str,
+) -> Value {
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .map(|(cells, obj)| json!({"cells": cells, "object": row_object(obj, include_object)}))
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": table_metadata(list_meta),
+        "columnDefinitions": column_definitions,
+        "rows": rows,
+    })
+}
+
 #[cfg(test)]
 mod tests;

@@ -59,8 +59,25 @@ fn strategy(group: &str, version: &str, resource: &str) -> Option<Strategy> {
         "policy" => policy::strategy(resource),
         "networking.k8s.io" => networking::strategy(resource),
         "admissionregistration.k8s.io" => admission::strategy(resource),
+        "apiextensions.k8s.io" if resource == "customresourcedefinitions" => Some(Strategy {
+            name: names::name_is_dns_subdomain,
+            scope: Scope::Cluster,
+            default: apiextensions::default_crd,
+            validate: apiextensions::validate_crd,
+            validate_update: crd_update_checks,
+        }),
         _ => small::strategy(group, version, resource),
     }
+}
+
+/// What only an update of a CRD is checked for (immutable group, names, scope); the
+/// checks every CRD gets run as `validate`.
+fn crd_update_checks(crd: &Value, old: &Value) -> Errs {
+    let every = apiextensions::validate_crd(crd);
+    apiextensions::validate_crd_update(crd, old)
+        .into_iter()
+        .filter(|e| !every.contains(e))
+        .collect()
 }
 
 /// Fill upstream's defaults into a new/updated object of this resource (group `""` =

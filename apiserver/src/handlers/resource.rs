@@ -107,7 +107,14 @@ async fn serve(
             let obj = rest.get(res, ns, name)?;
             Ok(respond(
                 StatusCode::OK,
-                &shape_one(res, &obj, accept, query, rest.store.current_revision()),
+                &shape_one(
+                    &rest.crds,
+                    res,
+                    &obj,
+                    accept,
+                    query,
+                    rest.store.current_revision(),
+                ),
                 accept,
             ))
         }
@@ -124,14 +131,14 @@ async fn serve(
             let _ = ty;
             let opts = write_options(query, user, &body.2, &body.1)?;
             let written = rest.create(res, ns, obj, &opts).await?;
-            Ok(written_response(res, &written, accept, query))
+            Ok(written_response(&rest.crds, res, &written, accept, query))
         }
         ("update", "" | "status" | "finalize" | "approval") => {
             let body = read_body(req).await?;
             let (_, obj) = decode(&body.1, body.0, res)?;
             let opts = write_options(query, user, &body.2, &body.1)?;
             let written = rest.update(res, ns, name, sub, obj, &opts).await?;
-            Ok(written_response(res, &written, accept, query))
+            Ok(written_response(&rest.crds, res, &written, accept, query))
         }
         ("patch", "" | "status" | "approval") => {
             let (ty, bytes, agent) = read_body(req).await?;
@@ -153,7 +160,7 @@ async fn serve(
                 ));
             }
             let written = rest.patch(res, ns, name, sub, ty, &bytes, &opts).await?;
-            Ok(written_response(res, &written, accept, query))
+            Ok(written_response(&rest.crds, res, &written, accept, query))
         }
         ("delete", "") => {
             let (_, body, _) = read_body(req).await?;
@@ -161,14 +168,14 @@ async fn serve(
             match rest.delete(res, ns, name, &opts).await? {
                 DeleteOutcome::Pending(obj) => Ok(respond(
                     StatusCode::OK,
-                    &shape_one(res, &obj, accept, query, 0),
+                    &shape_one(&rest.crds, res, &obj, accept, query, 0),
                     accept,
                 )),
                 DeleteOutcome::Deleted(obj) => {
                     if returns_deleted_object(res) {
                         Ok(respond(
                             StatusCode::OK,
-                            &shape_one(res, &obj, accept, query, 0),
+                            &shape_one(&rest.crds, res, &obj, accept, query, 0),
                             accept,
                         ))
                     } else {
@@ -216,6 +223,7 @@ async fn serve(
 
 /// The answer to a create, update or patch: 201 when it created the object.
 fn written_response(
+    crds: &crate::crd::CustomResources,
     res: &ResourceInfo,
     written: &Written,
     accept: Accept,
@@ -228,7 +236,7 @@ fn written_response(
     };
     let mut resp = respond(
         code,
-        &shape_one(res, &written.object, accept, query, 0),
+        &shape_one(crds, res, &written.object, accept, query, 0),
         accept,
     );
     add_warnings(&mut resp, &written.warnings);
@@ -481,13 +489,12 @@ fn list(
                 .iter()
                 .map(|o| crate::conversion::to_version(o, res))
                 .collect();
-            printers::table(
-                &res.group,
-                &res.plural,
+            crate::crd::table(
+                &state.rest.crds,
+                res,
                 &objs,
                 meta,
                 query.get("includeObject").unwrap_or("Metadata"),
-                chrono::Utc::now(),
             )
         }
         Shape::PartialMetadata => {
@@ -529,6 +536,7 @@ fn partial(obj: &Value) -> Value {
 
 /// One object in the shape the client asked for.
 pub(super) fn shape_one(
+    crds: &crate::crd::CustomResources,
     res: &ResourceInfo,
     obj: &Value,
     accept: Accept,
@@ -544,13 +552,12 @@ pub(super) fn shape_one(
             } else {
                 json!({})
             };
-            printers::table(
-                &res.group,
-                &res.plural,
+            crate::crd::table(
+                crds,
+                res,
                 std::slice::from_ref(obj),
                 meta,
                 query.get("includeObject").unwrap_or("Metadata"),
-                chrono::Utc::now(),
             )
         }
     }

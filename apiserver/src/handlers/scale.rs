@@ -60,21 +60,49 @@ fn selector_string(sel: Option<&Value>) -> String {
     parts.join(",")
 }
 
-fn scale_of(obj: &Value) -> Value {
+/// A scale path of a CRD (`.spec.replicas`) as a JSON pointer (`/spec/replicas`).
+fn pointer(path: &str) -> String {
+    path.trim_start_matches('.')
+        .split('.')
+        .fold(String::new(), |mut p, seg| {
+            p.push('/');
+            p.push_str(seg);
+            p
+        })
+}
+
+fn scale_of(obj: &Value, custom: Option<&crate::crd::Scale>) -> Value {
     let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
     let pick = |k: &str| meta.get(k).cloned().unwrap_or(Value::Null);
     let mut m = json!({"name": pick("name"), "namespace": pick("namespace"), "uid": pick("uid"), "resourceVersion": pick("resourceVersion"), "creationTimestamp": pick("creationTimestamp")});
     if let Some(o) = m.as_object_mut() {
         o.retain(|_, v| !v.is_null());
     }
+    let (spec_path, status_path, selector) = match custom {
+        Some(c) => (
+            pointer(&c.spec_replicas),
+            pointer(&c.status_replicas),
+            c.label_selector
+                .as_deref()
+                .and_then(|p| obj.pointer(&pointer(p)))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        ),
+        None => (
+            "/spec/replicas".to_string(),
+            "/status/replicas".to_string(),
+            selector_string(obj.pointer("/spec/selector")),
+        ),
+    };
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": m,
-        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
+        "spec": {"replicas": obj.pointer(&spec_path).cloned().unwrap_or(json!(0))},
         "status": {
-            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
-            "selector": selector_string(obj.pointer("/spec/selector")),
+            "replicas": obj.pointer(&status_path).cloned().unwrap_or(json!(0)),
+            "selector": selector,
         },
     })
 }
@@ -90,7 +118,8 @@ pub async fn handle(
     let rest = &state.rest;
     let (ns, name) = (info.namespace.as_str(), info.name.as_str());
     let current = rest.get(res, ns, name)?;
-    let scale = scale_of(&current);
+    let custom = rest.crds.get(res).and_then(|c| c.scale.clone());
+    let scale = scale_of(&current, custom.as_ref());
     let accept = Accept {
         shape: crate::negotiation::Shape::Object,
         ..accept
@@ -147,7 +176,14 @@ pub async fn handle(
         ));
     }
     let mut updated = current.clone();
-    updated["spec"]["replicas"] = json!(replicas);
+    let spec_path = custom.as_ref().map_or_else(
+        || "/spec/replicas".to_string(),
+        |c| pointer(&c.spec_replicas),
+    );
+    match updated.pointer_mut(&spec_path) {
+        Some(v) => *v = json!(replicas),
+        None => set_path(&mut updated, &spec_path, json!(replicas)),
+    }
     if let Some(rv) = new_scale
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
@@ -161,7 +197,27 @@ pub async fn handle(
         ..Default::default()
     };
     let written = rest.update(res, ns, name, "", updated, &opts).await?;
-    Ok(respond(StatusCode::OK, &scale_of(&written.object), accept))
+    Ok(respond(
+        StatusCode::OK,
+        &scale_of(&written.object, custom.as_ref()),
+        accept,
+    ))
+}
+
+/// Sets `value` at a JSON pointer, making the objects on the way.
+fn set_path(obj: &mut Value, ptr: &str, value: Value) {
+    let mut cur = obj;
+    let segs: Vec<&str> = ptr.trim_start_matches('/').split('/').collect();
+    for (i, seg) in segs.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = json!({});
+        }
+        if i + 1 == segs.len() {
+            cur[*seg] = value;
+            return;
+        }
+        cur = &mut cur[*seg];
+    }
 }
 
 /// `pods/binding` and the `bindings` resource: assigns a pod to a node.

@@ -29,6 +29,7 @@ const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
 /// Encodes one event for the wire.
 struct Encoder {
     res: Arc<ResourceInfo>,
+    crds: Arc<crate::crd::CustomResources>,
     accept: Accept,
     include_object: String,
     first: bool,
@@ -43,13 +44,12 @@ impl Encoder {
             }
             Shape::Table if ty == "BOOKMARK" || ty == "ERROR" => object.clone(),
             Shape::Table => {
-                let mut t = printers::table(
-                    &self.res.group,
-                    &self.res.plural,
+                let mut t = crate::crd::table(
+                    &self.crds,
+                    &self.res,
                     std::slice::from_ref(object),
                     json!({"resourceVersion": object.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null)}),
                     &self.include_object,
-                    chrono::Utc::now(),
                 );
                 // only the first event carries the column definitions, as upstream
                 if !self.first {
@@ -178,6 +178,7 @@ pub async fn serve(
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     let mut enc = Encoder {
         res: res.clone(),
+        crds: state.rest.crds.clone(),
         accept,
         include_object: query.get("includeObject").unwrap_or("Metadata").to_string(),
         first: true,

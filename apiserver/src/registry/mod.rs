@@ -6,6 +6,7 @@
 mod builtin;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub use builtin::builtin_resources;
@@ -22,6 +23,8 @@ pub struct GroupInfo {
 #[derive(Clone, Default)]
 pub struct Registry {
     inner: Arc<RwLock<Inner>>,
+    /// Bumped on every change, so derived documents (OpenAPI) know when to rebuild.
+    generation: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -43,8 +46,14 @@ impl Registry {
         r
     }
 
+    /// How many times the registry changed; derived documents cache against it.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Adds (or replaces) a resource; its group and version join discovery.
     pub fn add(&self, info: ResourceInfo) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         let key = (
             info.group.clone(),
@@ -73,17 +82,35 @@ impl Registry {
         }
     }
 
+    /// Orders a group's versions as upstream prefers them (GA over beta over alpha, higher
+    /// numbers first); the first is the preferred version. Used for custom resource groups.
+    pub fn sort_versions(&self, group: &str) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = inner.groups.iter_mut().find(|g| g.name == group) {
+            g.versions
+                .sort_by(|a, b| machinery::resource::compare_versions(a, b));
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Removes one served version of `group`'s `plural` (a CustomResourceDefinition that
+    /// stops serving it).
+    pub fn remove_version(&self, group: &str, version: &str, plural: &str) {
+        self.remove_where(|r| r.group == group && r.version == version && r.plural == plural);
+    }
+
     /// Removes every resource of `group` named `plural`, at all versions (what deleting a
-    /// CustomResourceDefinition will do).
+    /// CustomResourceDefinition does).
     #[cfg(test)]
     pub fn remove(&self, group: &str, plural: &str) {
+        self.remove_where(|r| r.group == group && r.plural == plural);
+    }
+
+    fn remove_where(&self, gone: impl Fn(&ResourceInfo) -> bool) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        inner
-            .resources
-            .retain(|r| !(r.group == group && r.plural == plural));
-        inner
-            .by_gvr
-            .retain(|(g, _, p), _| !(g == group && p == plural));
+        inner.resources.retain(|r| !gone(r));
+        inner.by_gvr.retain(|_, r| !gone(r));
         let remaining: Vec<(String, String)> = inner
             .resources
             .iter()

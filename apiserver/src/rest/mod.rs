@@ -33,6 +33,8 @@ pub struct Rest {
     pub authorizer: Arc<crate::authz::Authorizer>,
     /// ResourceQuota admission (serializes quota-checked creates per namespace).
     pub quotas: Arc<crate::quota::Quotas>,
+    /// The served custom resources (kept by [`crate::crd::controller`]).
+    pub crds: Arc<crate::crd::CustomResources>,
 }
 
 /// The storage key of one object, in upstream's etcd layout.

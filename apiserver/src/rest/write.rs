@@ -139,6 +139,7 @@ fn generate_name(base: &str) -> String {
 /// Applies `fieldValidation` to a request object: unknown fields fail the request
 /// (Strict), become warnings (Warn) or are dropped silently (Ignore).
 fn check_unknown_fields(
+    rest: &Rest,
     res: &ResourceInfo,
     obj: &mut Value,
     opts: &WriteOptions,
@@ -146,7 +147,10 @@ fn check_unknown_fields(
     let unknown = if crate::conversion::is_builtin_group(&res.group) {
         crate::fieldvalidation::unknown_fields(&res.definition, obj)
     } else {
-        Vec::new()
+        // custom resources: the schema prunes what it does not declare, then defaults
+        let pruned = rest.crds.prune(res, obj);
+        rest.crds.default(res, obj);
+        pruned
     };
     let texts: Vec<String> = unknown
         .iter()
@@ -298,7 +302,8 @@ impl Rest {
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
         check_type_meta(res, &mut obj)?;
-        let field_warnings = check_unknown_fields(res, &mut obj, opts)?;
+        self.crds.check_create(res)?;
+        let field_warnings = check_unknown_fields(self, res, &mut obj, opts)?;
         check_namespace(res, ns, &mut obj)?;
         let name = meta_str(&obj, "name").to_string();
         let generate = meta_str(&obj, "generateName").to_string();
@@ -334,12 +339,13 @@ impl Rest {
         admit_namespace(self, res, ns, meta_str(&obj, "name"), true)?;
         crate::admission::admit_create(self, &storage_res, &mut obj)?;
         crate::fieldmanager::record_update(None, &mut obj, &opts.field_manager, res, "");
-        let errors = validation::validate_create(
+        let mut errors = validation::validate_create(
             &storage_res.group,
             &storage_res.version,
             &storage_res.plural,
             &obj,
         );
+        errors.extend(self.crds.validate(res, &obj, None));
         if !errors.is_empty() {
             return Err(invalid(res, &obj, &errors));
         }
@@ -437,12 +443,14 @@ impl Rest {
         let requested_rv = meta_str(&obj, "resourceVersion").to_string();
         let expected = if requested_rv.is_empty() {
             if !strategy::allow_unconditional_update(res) {
-                return Err(invalid(
-                    res,
-                    &obj,
+                // upstream names the resource where the kind usually goes here
+                return Err(ApiError::invalid(
+                    &res.group,
+                    &res.plural,
+                    name,
                     &[FieldError::invalid(
                         "metadata.resourceVersion",
-                        Value::String(String::new()),
+                        json!(0),
                         "must be specified for an update",
                     )],
                 ));
@@ -478,7 +486,7 @@ impl Rest {
     ) -> Result<Written, ApiError> {
         let storage_res = self.storage_info(res);
         let mut obj = obj;
-        let warnings = check_unknown_fields(res, &mut obj, opts)?;
+        let warnings = check_unknown_fields(self, res, &mut obj, opts)?;
         let obj = conversion::to_storage(obj, res);
         let mut new = strategy::merge_subresource(&storage_res, sub, current, obj)?;
         carry_update_system_fields(&storage_res, current, &mut new);
@@ -491,13 +499,14 @@ impl Rest {
         );
         crate::fieldmanager::record_update(Some(current), &mut new, &opts.field_manager, res, sub);
         admit_namespace(self, res, ns, name, false)?;
-        let errors = validation::validate_update(
+        let mut errors = validation::validate_update(
             &storage_res.group,
             &storage_res.version,
             &storage_res.plural,
             &new,
             current,
         );
+        errors.extend(self.crds.validate(res, &new, Some(current)));
         if !errors.is_empty() {
             return Err(invalid(res, &new, &errors));
         }

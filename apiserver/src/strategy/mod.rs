@@ -72,7 +72,11 @@ pub fn spec_changed(res: &ResourceInfo, old: &Value, new: &Value) -> bool {
         }
         v
     };
-    let changed = strip(old) != strip(new);
+    let mut changed = strip(old) != strip(new);
+    if !res.has_status() && !crate::conversion::is_builtin_group(&res.group) {
+        // a custom resource without a status subresource: status is part of its spec
+        changed |= old.get("status") != new.get("status");
+    }
     if is(res, "", "pods") {
         // pods bump generation for spec changes and graceful deletion
         return changed
@@ -221,9 +225,9 @@ pub fn allow_create_on_update(res: &ResourceInfo) -> bool {
 }
 
 /// Whether an update without `resourceVersion` is accepted (upstream's
-/// AllowUnconditionalUpdate); true for every built-in resource we serve.
-pub fn allow_unconditional_update(_res: &ResourceInfo) -> bool {
-    true
+/// AllowUnconditionalUpdate): true for every built-in resource, false for custom ones.
+pub fn allow_unconditional_update(res: &ResourceInfo) -> bool {
+    crate::conversion::is_builtin_group(&res.group)
 }
 
 /// Whether a marked object may go once `metadata.finalizers` is empty; namespaces also
@@ -249,5 +253,41 @@ pub fn delete_is_pending(res: &ResourceInfo, marked: &mut Value) -> bool {
     if is(res, "", "namespaces") {
         return namespaces::mark_terminating(marked);
     }
+    if is(res, "apiextensions.k8s.io", "customresourcedefinitions") {
+        return mark_crd_terminating(marked);
+    }
     false
+}
+
+/// A deleted CRD stays until its objects are gone: upstream adds the cleanup finalizer
+/// and a `Terminating` condition.
+fn mark_crd_terminating(crd: &mut Value) -> bool {
+    let finalizer = json!(crate::crd::CLEANUP_FINALIZER);
+    let meta = &mut crd["metadata"];
+    match meta.get_mut("finalizers").and_then(Value::as_array_mut) {
+        Some(f) => {
+            if !f.contains(&finalizer) {
+                f.push(finalizer);
+            }
+        }
+        None => meta["finalizers"] = json!([finalizer]),
+    }
+    if !crd["status"].is_object() {
+        crd["status"] = json!({});
+    }
+    let conditions = &mut crd["status"]["conditions"];
+    if !conditions.is_array() {
+        *conditions = json!([]);
+    }
+    if let Some(list) = conditions.as_array_mut()
+        && !list.iter().any(|c| c["type"] == "Terminating")
+    {
+        list.push(json!({
+            "type": "Terminating", "status": "True",
+            "lastTransitionTime": crate::rest::now(),
+            "reason": "InstanceDeletionPending",
+            "message": "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
+        }));
+    }
+    true
 }
