@@ -30,6 +30,7 @@ mod serviceaccount;
 mod storage;
 mod strategy;
 mod version;
+mod webhooks;
 
 /// Upstream-named flags users actually pass.
 #[derive(Parser, Debug)]
@@ -170,6 +171,7 @@ async fn main() -> Result<()> {
         authorizer,
         quotas: Default::default(),
         crds: Default::default(),
+        webhooks: Default::default(),
     };
     bootstrap::restore_allocations(&rest);
     tokio::spawn(rest::follow_claims(rest.clone()));

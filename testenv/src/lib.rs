@@ -5,6 +5,8 @@
 //! The binary is `$KUBE_APISERVER_BIN` when set, else the workspace's
 //! `target/release/kube-apiserver` (`cargo build --release -p kube-apiserver` makes it).
 
+pub mod webhook_server;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -164,7 +164,8 @@ async fn serve(
         }
         ("delete", "") => {
             let (_, body, _) = read_body(req).await?;
-            let opts = delete_options(query, &body)?;
+            let mut opts = delete_options(query, &body)?;
+            opts.user = Some(user.clone());
             match rest.delete(res, ns, name, &opts).await? {
                 DeleteOutcome::Pending(obj) => Ok(respond(
                     StatusCode::OK,
@@ -199,7 +200,8 @@ async fn serve(
         }
         ("deletecollection", "") => {
             let (_, body, _) = read_body(req).await?;
-            let opts = delete_options(query, &body)?;
+            let mut opts = delete_options(query, &body)?;
+            opts.user = Some(user.clone());
             let list_opts = list_options(query)?;
             let (items, rev) = rest.delete_collection(res, ns, &list_opts, &opts).await?;
             let items: Vec<Value> = items

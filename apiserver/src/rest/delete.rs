@@ -21,6 +21,8 @@ pub struct DeleteOptions {
     pub precondition_uid: Option<String>,
     pub precondition_resource_version: Option<String>,
     pub dry_run: bool,
+    /// Who asks (for admission webhooks); `None` for the server's own deletes.
+    pub user: Option<crate::authn::User>,
 }
 
 impl DeleteOptions {
@@ -165,6 +167,16 @@ impl Rest {
                     ),
                 ));
             }
+            let attrs = crate::webhooks::Attributes {
+                res,
+                sub: "",
+                operation: webhook::Operation::Delete,
+                namespace: ns,
+                name,
+                user: opts.user.as_ref(),
+                dry_run: opts.dry_run,
+            };
+            self.admit_delete(&attrs, &current).await?;
             let mut marked = (*current).clone();
             let mut pending = false;
             let finalizers = marked

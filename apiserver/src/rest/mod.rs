@@ -35,6 +35,8 @@ pub struct Rest {
     pub quotas: Arc<crate::quota::Quotas>,
     /// The served custom resources (kept by [`crate::crd::controller`]).
     pub crds: Arc<crate::crd::CustomResources>,
+    /// Calls admission (and conversion) webhooks.
+    pub webhooks: Arc<webhook::Dispatcher>,
 }
 
 /// The storage key of one object, in upstream's etcd layout.

@@ -12,6 +12,8 @@ use super::{Rest, key, storage_error};
 use crate::conversion;
 use crate::negotiation::BodyType;
 use crate::strategy;
+use crate::webhooks::Attributes;
+use webhook::Operation;
 
 /// `fieldValidation`: what to do with unknown or duplicate fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -335,9 +337,23 @@ impl Rest {
             &storage_res.plural,
             &mut obj,
         );
-        let warnings = field_warnings;
+        let mut warnings = field_warnings;
         admit_namespace(self, res, ns, meta_str(&obj, "name"), true)?;
         crate::admission::admit_create(self, &storage_res, &mut obj)?;
+        let name = meta_str(&obj, "name").to_string();
+        let attrs = Attributes {
+            res,
+            sub: "",
+            operation: Operation::Create,
+            namespace: ns,
+            name: &name,
+            user: opts.user.as_ref(),
+            dry_run: opts.dry_run,
+        };
+        warnings.extend(
+            self.mutate_stored(&attrs, &storage_res, &mut obj, None)
+                .await?,
+        );
         crate::fieldmanager::record_update(None, &mut obj, &opts.field_manager, res, "");
         let mut errors = validation::validate_create(
             &storage_res.group,
@@ -353,6 +369,7 @@ impl Rest {
             self.authorizer
                 .check_rbac_write(opts.user.as_ref(), &res.plural, ns, &obj, None)?;
         }
+        warnings.extend(self.validate_stored(&attrs, &obj, None).await?);
         let name = meta_str(&obj, "name").to_string();
         let k = key(res, ns, &name);
         if self.store.get(&k).is_some() {
@@ -499,6 +516,20 @@ impl Rest {
         );
         crate::fieldmanager::record_update(Some(current), &mut new, &opts.field_manager, res, sub);
         admit_namespace(self, res, ns, name, false)?;
+        let mut warnings = warnings;
+        let attrs = Attributes {
+            res,
+            sub,
+            operation: Operation::Update,
+            namespace: ns,
+            name,
+            user: opts.user.as_ref(),
+            dry_run: opts.dry_run,
+        };
+        warnings.extend(
+            self.mutate_stored(&attrs, &storage_res, &mut new, Some(current))
+                .await?,
+        );
         let mut errors = validation::validate_update(
             &storage_res.group,
             &storage_res.version,
@@ -519,6 +550,7 @@ impl Rest {
                 Some(current),
             )?;
         }
+        warnings.extend(self.validate_stored(&attrs, &new, Some(current)).await?);
         let alloc = self
             .admit_service_update(&storage_res, current, &mut new, opts.dry_run)
             .await?;
@@ -663,6 +695,55 @@ impl Rest {
             }
         }
         Err(ApiError::stale_update(&res.group, &res.plural, name))
+    }
+}
+
+impl Rest {
+    /// Mutating admission webhooks on an object held at the storage version: they see it
+    /// at the version the client wrote; what they change is defaulted (and, for custom
+    /// resources, pruned) again, as upstream decodes a patched object.
+    async fn mutate_stored(
+        &self,
+        a: &Attributes<'_>,
+        storage_res: &ResourceInfo,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<Vec<String>, ApiError> {
+        if !self.has_webhooks(true) {
+            return Ok(Vec::new());
+        }
+        let mut shown = conversion::to_version(obj, a.res);
+        let before = shown.clone();
+        let old_shown = old.map(|o| conversion::to_version(o, a.res));
+        let warnings = self.mutate(a, &mut shown, old_shown.as_ref()).await?;
+        if shown != before {
+            self.crds.prune(a.res, &mut shown);
+            self.crds.default(a.res, &mut shown);
+            let mut changed = conversion::to_storage(shown, a.res);
+            validation::default(
+                &storage_res.group,
+                &storage_res.version,
+                &storage_res.plural,
+                &mut changed,
+            );
+            *obj = changed;
+        }
+        Ok(warnings)
+    }
+
+    /// Validating admission webhooks on an object held at the storage version.
+    async fn validate_stored(
+        &self,
+        a: &Attributes<'_>,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> Result<Vec<String>, ApiError> {
+        if !self.has_webhooks(false) {
+            return Ok(Vec::new());
+        }
+        let shown = conversion::to_version(obj, a.res);
+        let old_shown = old.map(|o| conversion::to_version(o, a.res));
+        self.validate(a, Some(&shown), old_shown.as_ref()).await
     }
 }
 
