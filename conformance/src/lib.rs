@@ -159,16 +159,36 @@ impl Cluster {
         out.ok().to_string()
     }
 
-    fn command(&self, args: &[&str], dir: &Path) -> Command {
-        let mut cmd = Command::new(&self.kubectl);
+    fn command(&self, program: &Path, args: &[&str], dir: &Path) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .current_dir(dir)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("KUBECACHEDIR", self.cache_dir.path())
+            // helm keeps its cache, config and data beside kubectl's cache
+            .env("HELM_CACHE_HOME", self.cache_dir.path().join("helm-cache"))
+            .env(
+                "HELM_CONFIG_HOME",
+                self.cache_dir.path().join("helm-config"),
+            )
+            .env("HELM_DATA_HOME", self.cache_dir.path().join("helm-data"))
             .env_remove("KUBE_EDITOR")
             .env_remove("EDITOR")
             .env_remove("KUBECTL_EXTERNAL_DIFF");
         cmd
+    }
+
+    /// The helm binary: `$HELM`, else `_output/bin/helm` (hack/install-deps.sh puts helm 4
+    /// there).
+    pub fn helm_path(&self) -> PathBuf {
+        std::env::var_os("HELM")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../_output/bin/helm"))
+    }
+
+    /// Runs helm with `args` in `dir` against the cluster, bounded by [`KUBECTL_TIMEOUT`].
+    pub fn helm(&self, args: &[&str], dir: &Path) -> Output {
+        self.run_program(&self.helm_path(), "helm", args, None, dir, &[])
     }
 
     /// Runs kubectl with `args` in `dir`, feeding `stdin`, bounded by [`KUBECTL_TIMEOUT`].
@@ -184,7 +204,19 @@ impl Cluster {
         dir: &Path,
         env: &[(&str, &str)],
     ) -> Output {
-        let mut cmd = self.command(args, dir);
+        self.run_program(&self.kubectl, "kubectl", args, stdin, dir, env)
+    }
+
+    fn run_program(
+        &self,
+        program: &Path,
+        label: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+        dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Output {
+        let mut cmd = self.command(program, args, dir);
         cmd.envs(env.iter().copied())
             .stdin(if stdin.is_some() {
                 Stdio::piped()
@@ -193,10 +225,10 @@ impl Cluster {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let command = format!("kubectl {}", shell_words(args));
+        let command = format!("{label} {}", shell_words(args));
         let mut child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.kubectl.display()));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
         if let Some(input) = stdin {
             let mut pipe = child.stdin.take().expect("stdin");
             let input = input.to_string();
@@ -217,7 +249,7 @@ impl Cluster {
     /// Starts kubectl and returns its stdout as a stream of lines (for `get -w`).
     pub fn spawn(&self, args: &[&str], dir: &Path) -> Stream {
         let mut child = self
-            .command(args, dir)
+            .command(&self.kubectl, args, dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -450,7 +482,11 @@ impl Namespace {
     /// Writes `contents` to `file` in the scratch directory; returns the file name,
     /// which is what kubectl is given (so it prints it as the user would see it).
     pub fn write(&self, file: &str, contents: &str) -> String {
-        std::fs::write(self.dir().join(file), contents).expect("write scratch file");
+        let path = self.dir().join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("make scratch dir");
+        }
+        std::fs::write(path, contents).expect("write scratch file");
         file.to_string()
     }
 
