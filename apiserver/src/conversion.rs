@@ -2,8 +2,30 @@
 //! HorizontalPodAutoscalers, and events.k8s.io/v1 <-> core/v1 Events (which share storage).
 //! Anything else served at its storage version passes through with its apiVersion set.
 
+use std::collections::HashSet;
+use std::sync::RwLock;
+
 use machinery::resource::ResourceInfo;
 use serde_json::{Map, Value, json};
+
+/// Custom resources (group, plural) whose CRD converts through a webhook: the
+/// synchronous functions here leave their objects at the version they are in, and the
+/// callers convert them with `Rest::convert` (it needs I/O). Kept by the CRD controller.
+static WEBHOOK_CONVERTED: RwLock<Option<HashSet<(String, String)>>> = RwLock::new(None);
+
+/// Replaces the set of webhook-converted custom resources.
+pub fn set_webhook_converted(set: HashSet<(String, String)>) {
+    *WEBHOOK_CONVERTED.write().unwrap_or_else(|e| e.into_inner()) = Some(set);
+}
+
+/// Whether objects of `res` convert between versions through a webhook.
+pub fn webhook_converted(res: &ResourceInfo) -> bool {
+    WEBHOOK_CONVERTED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_some_and(|s| s.contains(&(res.group.clone(), res.plural.clone())))
+}
 
 /// Whether a group is built in (its types have protobuf forms and typed list items).
 pub fn is_builtin_group(group: &str) -> bool {
@@ -42,6 +64,9 @@ pub fn to_version(obj: &Value, res: &ResourceInfo) -> Value {
         let mut o = obj.clone();
         o["apiVersion"] = Value::String(want);
         return o;
+    }
+    if !is_builtin_group(&res.group) && webhook_converted(res) {
+        return obj.clone();
     }
     let mut out = match (have, want.as_str()) {
         ("autoscaling/v2", "autoscaling/v1") => hpa_v2_to_v1(obj),
@@ -95,7 +120,7 @@ pub fn to_storage(obj: Value, res: &ResourceInfo) -> Value {
         format!("{}/{}", res.group, res.storage_version)
     };
     let have = api_version(&obj).to_string();
-    if have == storage_av {
+    if have == storage_av || (!is_builtin_group(&res.group) && webhook_converted(res)) {
         return obj;
     }
     let mut out = match (have.as_str(), storage_av.as_str()) {

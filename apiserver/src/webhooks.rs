@@ -82,7 +82,7 @@ fn configurations(rest: &Rest, prefix: &str) -> Vec<Value> {
 }
 
 /// Resolves Services and namespaces for the dispatcher from the server's own state.
-struct StoreResolver<'a>(&'a Rest);
+pub struct StoreResolver<'a>(pub &'a Rest);
 
 impl webhook::Resolver for StoreResolver<'_> {
     async fn service_address(

@@ -333,3 +333,170 @@ fn explain_server_side_apply_and_delete_with_objects() {
         format!("No resources found in {} namespace.\n", ns.name)
     );
 }
+
+/// A CRD served at v1 (storage: `spec.cronSpec`) and v2 (`spec.schedule`), converted by
+/// a webhook this test runs.
+fn two_version_crd(group: &str, url: &str, ca_bundle: &str) -> String {
+    format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: timers.{group}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{plural: timers, kind: Timer}}
+  conversion:
+    strategy: Webhook
+    webhook:
+      conversionReviewVersions: [v1]
+      clientConfig:
+        url: {url}
+        caBundle: {ca_bundle}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    additionalPrinterColumns:
+    - {{name: Spec, type: string, jsonPath: .spec.cronSpec}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              cronSpec: {{type: string}}
+  - name: v2
+    served: true
+    storage: false
+    additionalPrinterColumns:
+    - {{name: Schedule, type: string, jsonPath: .spec.schedule}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              schedule: {{type: string}}
+"#
+    )
+}
+
+/// The converter: renames `spec.cronSpec` (v1) to `spec.schedule` (v2) and back.
+fn convert(review: serde_json::Value) -> serde_json::Value {
+    let desired = review["request"]["desiredAPIVersion"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let objects = review["request"]["objects"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let converted: Vec<serde_json::Value> = objects
+        .into_iter()
+        .map(|mut o| {
+            let spec = o["spec"]
+                .as_object_mut()
+                .map(std::mem::take)
+                .unwrap_or_default();
+            let value = spec
+                .get("cronSpec")
+                .or_else(|| spec.get("schedule"))
+                .cloned();
+            let field = if desired.ends_with("/v2") {
+                "schedule"
+            } else {
+                "cronSpec"
+            };
+            o["spec"] = serde_json::json!({});
+            if let Some(v) = value {
+                o["spec"][field] = v;
+            }
+            o["apiVersion"] = serde_json::json!(desired);
+            o
+        })
+        .collect();
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "ConversionReview",
+        "response": {
+            "uid": review["request"]["uid"],
+            "convertedObjects": converted,
+            "result": {"status": "Success"},
+        },
+    })
+}
+
+#[test]
+fn two_versions_round_trip_through_a_conversion_webhook() {
+    use testenv::webhook_server::{handler, pki, serve};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let pki = pki();
+    let addr = runtime.block_on(serve(
+        &pki,
+        handler(|_, review| async move { (200, convert(review)) }),
+    ));
+    let mut ns = Namespace::new("crd-convert");
+    let group = format!("{}.example.com", unique_name("conv"));
+    let crd = format!("timers.{group}");
+    let url = format!("https://127.0.0.1:{}/convert", addr.port());
+    let f = ns.write("crd.yaml", &two_version_crd(&group, &url, &pki.ca_bundle));
+    ns.kubectl(&["apply", "-f", &f]).ok_exactly(&format!(
+        "customresourcedefinition.apiextensions.k8s.io/{crd} created"
+    ));
+    ns.cleanup_cluster_object(&format!("crd/{crd}"));
+    ns.kubectl(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "--timeout=30s",
+        &format!("crd/{crd}"),
+    ])
+    .ok();
+
+    // written at v2, stored at v1, read back at both
+    let v2 = format!(
+        "apiVersion: {group}/v2\nkind: Timer\nmetadata:\n  name: t\nspec:\n  schedule: '*/5 * * * *'\n"
+    );
+    let f = ns.write("t.yaml", &v2);
+    ns.k(&["apply", "-f", &f])
+        .ok_exactly(&format!("timer.{group}/t created"));
+    let at_v1 = ns.get_json(&[&format!("timers.v1.{group}"), "t"]);
+    assert_eq!(at_v1["apiVersion"], format!("{group}/v1"));
+    assert_eq!(at_v1["spec"]["cronSpec"], "*/5 * * * *", "{at_v1}");
+    let at_v2 = ns.get_json(&[&format!("timers.v2.{group}"), "t"]);
+    assert_eq!(at_v2["apiVersion"], format!("{group}/v2"));
+    assert_eq!(
+        at_v2["spec"],
+        serde_json::json!({"schedule": "*/5 * * * *"}),
+        "{at_v2}"
+    );
+    // lists and tables convert too
+    assert_table(
+        ns.k(&["get", &format!("timers.v2.{group}")]).ok(),
+        &["NAME", "SCHEDULE"],
+        &[&["t", "*/5 * * * *"]],
+    );
+    assert_table(
+        ns.k(&["get", &format!("timers.v1.{group}")]).ok(),
+        &["NAME", "SPEC"],
+        &[&["t", "*/5 * * * *"]],
+    );
+    // an update at v1 shows at v2
+    ns.k(&[
+        "patch",
+        &format!("timers.v1.{group}"),
+        "t",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"cronSpec":"0 * * * *"}}"#,
+    ])
+    .ok_exactly(&format!("timer.{group}/t patched"));
+    assert_eq!(
+        ns.jsonpath(&[&format!("timers.v2.{group}"), "t"], "{.spec.schedule}"),
+        "0 * * * *"
+    );
+    drop(runtime);
+}

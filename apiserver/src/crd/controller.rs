@@ -257,6 +257,10 @@ async fn sync(rest: &Rest, crd_res: &ResourceInfo, items: &[Arc<Value>]) -> bool
                         columns: apiextensions::columns_for_version(crd, &info.version),
                         scale,
                         terminating,
+                        conversion: crd
+                            .pointer("/spec/conversion")
+                            .filter(|c| c["strategy"] == "Webhook")
+                            .cloned(),
                     }),
                 );
                 infos.push(info);
@@ -272,6 +276,13 @@ async fn sync(rest: &Rest, crd_res: &ResourceInfo, items: &[Arc<Value>]) -> bool
             write(rest, crd_res, crd, updated).await;
         }
     }
+    crate::conversion::set_webhook_converted(
+        served
+            .iter()
+            .filter(|(_, s)| s.conversion.is_some())
+            .map(|((g, _, p), _)| (g.clone(), p.clone()))
+            .collect(),
+    );
     rest.crds.replace(served, definitions);
     apply_registry(rest, infos);
     pending

@@ -30,6 +30,8 @@ pub struct Served {
     pub scale: Option<Scale>,
     /// The CRD is being deleted: no new objects.
     pub terminating: bool,
+    /// `spec.conversion` when its strategy is `Webhook`.
+    pub conversion: Option<Value>,
 }
 
 /// The JSON paths of a `scale` subresource (`.spec.replicas`, ...).
@@ -157,6 +159,45 @@ impl CustomResources {
             })
             .collect();
         Some(printers::table_from(defs, rows, list_meta, include_object))
+    }
+}
+
+impl crate::rest::Rest {
+    /// Converts custom resources to `api_version` through their CRD's conversion webhook;
+    /// everything else (and objects already there) passes through.
+    pub async fn convert_to(
+        &self,
+        res: &ResourceInfo,
+        objects: Vec<Value>,
+        api_version: &str,
+    ) -> Result<Vec<Value>, ApiError> {
+        if crate::conversion::is_builtin_group(&res.group)
+            || !crate::conversion::webhook_converted(res)
+            || objects.iter().all(|o| o["apiVersion"] == api_version)
+        {
+            return Ok(objects);
+        }
+        let Some(conversion) = self.crds.get(res).and_then(|s| s.conversion.clone()) else {
+            return Ok(objects);
+        };
+        self.webhooks
+            .convert(
+                &conversion,
+                objects,
+                api_version,
+                &crate::webhooks::StoreResolver(self),
+            )
+            .await
+            .map_err(ApiError::internal)
+    }
+
+    /// One object as `res`'s version shows it (what `conversion::to_version` does, plus
+    /// the conversion webhook of custom resources that have one).
+    pub async fn shown(&self, res: &ResourceInfo, obj: &Value) -> Result<Value, ApiError> {
+        let obj = crate::conversion::to_version(obj, res);
+        let mut out = self.convert_to(res, vec![obj], &res.api_version()).await?;
+        out.pop()
+            .ok_or_else(|| ApiError::internal("the conversion webhook returned no object"))
     }
 }
 

@@ -104,7 +104,7 @@ async fn serve(
         ("create", "eviction") => scale::evict(state, res, info, req).await,
         ("get", "" | "status" | "approval") => {
             consistent_read(state, res, query).await?;
-            let obj = rest.get(res, ns, name)?;
+            let obj = rest.get_converted(res, ns, name).await?;
             Ok(respond(
                 StatusCode::OK,
                 &shape_one(
@@ -122,7 +122,7 @@ async fn serve(
             if query.get("continue").is_none_or(str::is_empty) {
                 consistent_read(state, res, query).await?;
             }
-            list(state, res, ns, query, accept)
+            list(state, res, ns, query, accept).await
         }
         ("watch", "") => watch::serve(state, res.clone(), ns, name, query, accept).await,
         ("create", "") => {
@@ -167,13 +167,17 @@ async fn serve(
             let mut opts = delete_options(query, &body)?;
             opts.user = Some(user.clone());
             match rest.delete(res, ns, name, &opts).await? {
-                DeleteOutcome::Pending(obj) => Ok(respond(
+                DeleteOutcome::Pending(obj) => {
+                    let obj = converted(rest, res, obj).await?;
+                    Ok(respond(
                     StatusCode::OK,
                     &shape_one(&rest.crds, res, &obj, accept, query, 0),
                     accept,
-                )),
+                ))
+                }
                 DeleteOutcome::Deleted(obj) => {
                     if returns_deleted_object(res) {
+                        let obj = converted(rest, res, obj).await?;
                         Ok(respond(
                             StatusCode::OK,
                             &shape_one(&rest.crds, res, &obj, accept, query, 0),
@@ -451,7 +455,18 @@ pub(super) async fn consistent_read(
     Ok(())
 }
 
-fn list(
+/// An object `rest` returned, through the CRD's conversion webhook where it has one.
+async fn converted(
+    rest: &crate::rest::Rest,
+    res: &ResourceInfo,
+    obj: Value,
+) -> Result<Value, ApiError> {
+    let mut out = rest.convert_to(res, vec![obj], &res.api_version()).await?;
+    out.pop()
+        .ok_or_else(|| ApiError::internal("the conversion webhook returned no object"))
+}
+
+async fn list(
     state: &Arc<AppState>,
     res: &ResourceInfo,
     ns: &str,
@@ -459,7 +474,19 @@ fn list(
     accept: Accept,
 ) -> Result<Response, ApiError> {
     let opts = list_options(query)?;
-    let (result, token) = state.rest.list(res, ns, &opts)?;
+    let (mut result, token) = state.rest.list(res, ns, &opts)?;
+    if crate::conversion::webhook_converted(res) {
+        let shown = result
+            .items
+            .iter()
+            .map(|o| crate::conversion::to_version(o, res))
+            .collect();
+        let converted = state
+            .rest
+            .convert_to(res, shown, &res.api_version())
+            .await?;
+        result.items = converted.into_iter().map(Arc::new).collect();
+    }
     let mut meta = json!({"resourceVersion": result.rev.to_string()});
     if let Some(t) = token {
         meta["continue"] = json!(t);

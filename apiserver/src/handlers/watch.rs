@@ -92,6 +92,20 @@ impl Encoder {
     }
 }
 
+/// An object at the watched version (through the CRD's conversion webhook if it has one).
+async fn shown(
+    rest: &crate::rest::Rest,
+    res: &ResourceInfo,
+    obj: &Value,
+    webhook_converted: bool,
+) -> Result<Value, ApiError> {
+    if webhook_converted {
+        rest.shown(res, obj).await
+    } else {
+        Ok(crate::conversion::to_version(obj, res))
+    }
+}
+
 fn watch_error(e: &ApiError) -> Value {
     e.to_status()
 }
@@ -184,6 +198,8 @@ pub async fn serve(
         first: true,
     };
     let watch = store.watch(&pfx, start);
+    let rest = state.rest.clone();
+    let webhook_converted = crate::conversion::webhook_converted(&res);
     tokio::spawn(async move {
         let mut watch = match watch {
             Ok(w) => w,
@@ -206,7 +222,15 @@ pub async fn serve(
             if !matches_list(&opts, item) {
                 continue;
             }
-            let obj = crate::conversion::to_version(item, &res);
+            let obj = match shown(&rest, &res, item, webhook_converted).await {
+                Ok(o) => o,
+                Err(e) => {
+                    if let Some(f) = enc.frame("ERROR", &watch_error(&e)) {
+                        let _ = tx.send(Ok(f)).await;
+                    }
+                    return;
+                }
+            };
             if let Some(f) = enc.frame("ADDED", &obj)
                 && tx.send(Ok(f)).await.is_err()
             {
@@ -249,7 +273,15 @@ pub async fn serve(
                     let frame = if enc.shares_stored_form(&ev, ty) {
                         Some(ev.json_line.get_or_init(|| enc.frame(ty, &ev.object).unwrap_or_default()).clone())
                     } else {
-                        enc.frame(ty, &crate::conversion::to_version(&ev.object, &res))
+                        match shown(&rest, &res, &ev.object, webhook_converted).await {
+                            Ok(o) => enc.frame(ty, &o),
+                            Err(e) => {
+                                if let Some(f) = enc.frame("ERROR", &watch_error(&e)) {
+                                    let _ = tx.send(Ok(f)).await;
+                                }
+                                return;
+                            }
+                        }
                     };
                     if let Some(f) = frame
                         && tx.send(Ok(f)).await.is_err() { return; }

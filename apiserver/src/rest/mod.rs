@@ -101,6 +101,20 @@ impl Rest {
             .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))
     }
 
+    /// Reads one object at the version the client asked for, through the CRD's
+    /// conversion webhook where it has one.
+    pub async fn get_converted(
+        &self,
+        res: &ResourceInfo,
+        ns: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let stored = self
+            .get_stored(res, ns, name)
+            .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
+        self.shown(res, &stored).await
+    }
+
     /// The stored object, unconverted.
     pub fn get_stored(&self, res: &ResourceInfo, ns: &str, name: &str) -> Option<Arc<Value>> {
         self.store.get(&key(res, ns, name))

@@ -322,7 +322,7 @@ impl Rest {
             }
             meta_mut(&mut obj).insert("name".into(), Value::String(generate_name(&generate)));
         }
-        let mut obj = conversion::to_storage(obj, res);
+        let mut obj = self.to_storage_version(res, obj).await?;
         let storage_res = self.storage_info(res);
         set_create_system_fields(res, &mut obj);
         strategy::prepare_for_create(&storage_res, &mut obj);
@@ -361,7 +361,7 @@ impl Rest {
             &storage_res.plural,
             &obj,
         );
-        errors.extend(self.crds.validate(res, &obj, None));
+        errors.extend(self.crds.validate(&storage_res, &obj, None));
         if !errors.is_empty() {
             return Err(invalid(res, &obj, &errors));
         }
@@ -384,7 +384,7 @@ impl Rest {
             .await?;
         if opts.dry_run {
             return Ok(Written {
-                object: conversion::to_version(&obj, res),
+                object: self.shown(res, &obj).await?,
                 created: true,
                 warnings,
             });
@@ -396,7 +396,7 @@ impl Rest {
             Ok(stored) => {
                 admitted.record(&self.store).await;
                 Ok(Written {
-                    object: conversion::to_version(&stored, res),
+                    object: self.shown(res, &stored).await?,
                     created: true,
                     warnings,
                 })
@@ -504,7 +504,7 @@ impl Rest {
         let storage_res = self.storage_info(res);
         let mut obj = obj;
         let warnings = check_unknown_fields(self, res, &mut obj, opts)?;
-        let obj = conversion::to_storage(obj, res);
+        let obj = self.to_storage_version(res, obj).await?;
         let mut new = strategy::merge_subresource(&storage_res, sub, current, obj)?;
         carry_update_system_fields(&storage_res, current, &mut new);
         strategy::prepare_for_update(&storage_res, sub, current, &mut new);
@@ -537,7 +537,7 @@ impl Rest {
             &new,
             current,
         );
-        errors.extend(self.crds.validate(res, &new, Some(current)));
+        errors.extend(self.crds.validate(&storage_res, &new, Some(current)));
         if !errors.is_empty() {
             return Err(invalid(res, &new, &errors));
         }
@@ -558,7 +558,7 @@ impl Rest {
             let mut shown = new.clone();
             crate::storage::set_resource_version(&mut shown, expected);
             return Ok(Written {
-                object: conversion::to_version(&shown, res),
+                object: self.shown(res, &shown).await?,
                 created: false,
                 warnings: warnings.clone(),
             });
@@ -578,7 +578,7 @@ impl Rest {
             self.allocators.release_for(&storage_res, &gone);
             self.unclaim_service(&storage_res, &gone).await;
             return Ok(Written {
-                object: conversion::to_version(&gone, res),
+                object: self.shown(res, &gone).await?,
                 created: false,
                 warnings: warnings.clone(),
             });
@@ -587,7 +587,7 @@ impl Rest {
         self.finish_service_update(alloc, stored.is_ok()).await;
         let stored = stored.map_err(|e| storage_error(res, name, e))?;
         Ok(Written {
-            object: conversion::to_version(&stored, res),
+            object: self.shown(res, &stored).await?,
             created: false,
             warnings: warnings.clone(),
         })
@@ -639,7 +639,7 @@ impl Rest {
                 return Err(ApiError::not_found(&res.group, &res.plural, name));
             };
             let expected = rv_of(&current);
-            let live = conversion::to_version(&current, res);
+            let live = self.shown(res, &current).await?;
             let patched = crate::patching::apply_patch(res, &live, ty, body, opts)?;
             // the patch pins a resourceVersion only if it sets one itself (the patched
             // object always carries the live one): then a conflict is the client's, else
@@ -699,6 +699,20 @@ impl Rest {
 }
 
 impl Rest {
+    /// A request object (at `res`'s version) at the storage version, through the CRD's
+    /// conversion webhook where it has one.
+    async fn to_storage_version(&self, res: &ResourceInfo, obj: Value) -> Result<Value, ApiError> {
+        let obj = if conversion::webhook_converted(res) {
+            let storage = format!("{}/{}", res.group, res.storage_version);
+            let mut out = self.convert_to(res, vec![obj], &storage).await?;
+            out.pop()
+                .ok_or_else(|| ApiError::internal("the conversion webhook returned no object"))?
+        } else {
+            obj
+        };
+        Ok(conversion::to_storage(obj, res))
+    }
+
     /// Mutating admission webhooks on an object held at the storage version: they see it
     /// at the version the client wrote; what they change is defaulted (and, for custom
     /// resources, pruned) again, as upstream decodes a patched object.
@@ -712,14 +726,17 @@ impl Rest {
         if !self.has_webhooks(true) {
             return Ok(Vec::new());
         }
-        let mut shown = conversion::to_version(obj, a.res);
+        let mut shown = self.shown(a.res, obj).await?;
         let before = shown.clone();
-        let old_shown = old.map(|o| conversion::to_version(o, a.res));
+        let old_shown = match old {
+            Some(o) => Some(self.shown(a.res, o).await?),
+            None => None,
+        };
         let warnings = self.mutate(a, &mut shown, old_shown.as_ref()).await?;
         if shown != before {
             self.crds.prune(a.res, &mut shown);
             self.crds.default(a.res, &mut shown);
-            let mut changed = conversion::to_storage(shown, a.res);
+            let mut changed = self.to_storage_version(a.res, shown).await?;
             validation::default(
                 &storage_res.group,
                 &storage_res.version,
@@ -741,8 +758,11 @@ impl Rest {
         if !self.has_webhooks(false) {
             return Ok(Vec::new());
         }
-        let shown = conversion::to_version(obj, a.res);
-        let old_shown = old.map(|o| conversion::to_version(o, a.res));
+        let shown = self.shown(a.res, obj).await?;
+        let old_shown = match old {
+            Some(o) => Some(self.shown(a.res, o).await?),
+            None => None,
+        };
         self.validate(a, Some(&shown), old_shown.as_ref()).await
     }
 }
