@@ -18,6 +18,8 @@ use crate::rest::Rest;
 
 const MUTATING: &str = "/registry/mutatingwebhookconfigurations/";
 const VALIDATING: &str = "/registry/validatingwebhookconfigurations/";
+const POLICIES: &str = "/registry/validatingadmissionpolicies/";
+const BINDINGS: &str = "/registry/validatingadmissionpolicybindings/";
 
 /// One write under admission.
 pub struct Attributes<'a> {
@@ -109,6 +111,51 @@ impl webhook::Resolver for StoreResolver<'_> {
     }
 }
 
+impl webhook::ParamSource for StoreResolver<'_> {
+    fn param_scope(&self, api_version: &str, kind: &str) -> Option<webhook::ParamScope> {
+        let res = param_resource(self.0, api_version, kind)?;
+        Some(if res.namespaced {
+            webhook::ParamScope::Namespaced
+        } else {
+            webhook::ParamScope::Cluster
+        })
+    }
+
+    fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        let res = param_resource(self.0, api_version, kind)?;
+        let stored = self.0.get_stored(&res, namespace, name)?;
+        Some(crate::conversion::to_version(&stored, &res))
+    }
+
+    fn list(&self, api_version: &str, kind: &str, namespace: &str) -> Vec<Value> {
+        let Some(res) = param_resource(self.0, api_version, kind) else {
+            return Vec::new();
+        };
+        let (items, _) = self.0.store.snapshot(&crate::rest::prefix(&res, namespace));
+        items
+            .iter()
+            .map(|o| crate::conversion::to_version(o, &res))
+            .collect()
+    }
+
+    fn namespace(&self, name: &str) -> Option<Value> {
+        self.0.namespace(name).map(|n| (*n).clone())
+    }
+}
+
+/// The served resource of a policy's `paramKind`.
+fn param_resource(
+    rest: &Rest,
+    api_version: &str,
+    kind: &str,
+) -> Option<std::sync::Arc<ResourceInfo>> {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    rest.registry
+        .resources_in(group, version)
+        .into_iter()
+        .find(|r| r.kind == kind)
+}
+
 /// Where a Service's port is served: a ready endpoint of it (the service network may not
 /// reach from the API server's host), else its cluster IP.
 fn service_address(rest: &Rest, ns: &str, name: &str, port: i32) -> Result<SocketAddr, String> {
@@ -180,11 +227,14 @@ fn service_address(rest: &Rest, ns: &str, name: &str, port: i32) -> Result<Socke
 }
 
 impl Rest {
-    /// Whether any mutating (or validating) webhook configuration exists.
+    /// Whether any mutating (or validating: webhook or admission policy binding)
+    /// configuration exists.
     pub fn has_webhooks(&self, mutating: bool) -> bool {
-        self.store
-            .count(if mutating { MUTATING } else { VALIDATING })
-            > 0
+        if mutating {
+            self.store.count(MUTATING) > 0
+        } else {
+            self.store.count(VALIDATING) > 0 || self.store.count(BINDINGS) > 0
+        }
     }
 
     /// Runs the mutating webhooks on `obj` (in the version of `a.res`); returns their
@@ -230,7 +280,8 @@ impl Rest {
         self.validate(a, None, Some(&old)).await.map(|_| ())
     }
 
-    /// Runs the validating webhooks; returns their warnings.
+    /// Runs the ValidatingAdmissionPolicies, then the validating webhooks (upstream's
+    /// plugin order); returns their warnings.
     pub async fn validate(
         &self,
         a: &Attributes<'_>,
@@ -240,15 +291,23 @@ impl Rest {
         let Some(user) = a.user else {
             return Ok(Vec::new());
         };
-        let configs = configurations(self, VALIDATING);
-        if configs.is_empty() {
-            return Ok(Vec::new());
-        }
         let req = request(a, user, obj.cloned(), old.cloned());
-        let outcome = self
-            .webhooks
-            .validate(&configs, &req, &StoreResolver(self))
-            .await?;
-        Ok(outcome.warnings)
+        let mut warnings = Vec::new();
+        let bindings = configurations(self, BINDINGS);
+        if !bindings.is_empty() {
+            let policies = configurations(self, POLICIES);
+            let outcome =
+                webhook::validate_policies(&policies, &bindings, &req, &StoreResolver(self))?;
+            warnings.extend(outcome.warnings);
+        }
+        let configs = configurations(self, VALIDATING);
+        if !configs.is_empty() {
+            let outcome = self
+                .webhooks
+                .validate(&configs, &req, &StoreResolver(self))
+                .await?;
+            warnings.extend(outcome.warnings);
+        }
+        Ok(warnings)
     }
 }

@@ -300,3 +300,109 @@ async fn failure_policy_and_timeout() {
         "gave up after timeoutSeconds"
     );
 }
+
+async fn create_dynamic(client: &kube::Client, kind: &str, obj: Value) {
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "admissionregistration.k8s.io",
+        "v1",
+        kind,
+    ));
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let obj: DynamicObject = serde_json::from_value(obj).expect("object");
+    api.create(&PostParams::default(), &obj)
+        .await
+        .unwrap_or_else(|e| panic!("create {kind}: {e}"));
+}
+
+#[tokio::test]
+async fn validating_admission_policy_denies_with_its_messages() {
+    let server = common::TestServer::start();
+    let client = server.client_without_retries().await;
+    namespace(&client, "policed").await;
+    create_dynamic(
+        &client,
+        "ValidatingAdmissionPolicy",
+        json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "small-configmaps"},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [{
+                    "apiGroups": [""], "apiVersions": ["v1"],
+                    "operations": ["CREATE", "UPDATE"], "resources": ["configmaps"],
+                }]},
+                "variables": [{"name": "keys", "expression": "has(object.data) ? object.data.size() : 0"}],
+                "validations": [
+                    {
+                        "expression": "variables.keys <= 2",
+                        "messageExpression": "'too many keys: ' + string(variables.keys)",
+                    },
+                    {"expression": "!object.metadata.name.startsWith('tmp-')", "reason": "Forbidden"},
+                ],
+            },
+        }),
+    )
+    .await;
+    create_dynamic(
+        &client,
+        "ValidatingAdmissionPolicyBinding",
+        json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": "small-configmaps-binding"},
+            "spec": {
+                "policyName": "small-configmaps",
+                "validationActions": ["Deny"],
+                "matchResources": {"namespaceSelector": {"matchLabels": {"webhook-test": "policed"}}},
+            },
+        }),
+    )
+    .await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "policed");
+    let big: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "big"}, "data": {"a": "1", "b": "2", "c": "3"}}),
+    )
+    .expect("configmap");
+    // the binding may take a moment to be read: retry briefly
+    let mut refused = None;
+    for _ in 0..50 {
+        match cms.create(&PostParams::default(), &big).await {
+            Err(e) => {
+                refused = Some(api_error(e));
+                break;
+            }
+            Ok(_) => {
+                cms.delete("big", &DeleteParams::default())
+                    .await
+                    .expect("delete");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let (code, message) = refused.expect("the policy refuses a configmap with 3 keys");
+    assert_eq!(code, 422);
+    assert_eq!(
+        message,
+        "configmaps \"big\" is forbidden: ValidatingAdmissionPolicy 'small-configmaps' with binding 'small-configmaps-binding' denied request: too many keys: 3"
+    );
+    let (code, message) = api_error(
+        cms.create(&PostParams::default(), &cm("tmp-x"))
+            .await
+            .expect_err("refused by name"),
+    );
+    assert_eq!(code, 403);
+    assert_eq!(
+        message,
+        "configmaps \"tmp-x\" is forbidden: ValidatingAdmissionPolicy 'small-configmaps' with binding 'small-configmaps-binding' denied request: failed expression: !object.metadata.name.startsWith('tmp-')"
+    );
+    cms.create(&PostParams::default(), &cm("fine"))
+        .await
+        .expect("a small configmap is admitted");
+    // elsewhere the binding does not apply
+    let plain: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    plain
+        .create(&PostParams::default(), &big)
+        .await
+        .expect("not bound in default");
+}

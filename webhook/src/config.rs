@@ -53,7 +53,7 @@ pub(crate) struct Hook {
 const DEFAULT_TIMEOUT_SECONDS: u64 = 10;
 const MAX_TIMEOUT_SECONDS: u64 = 30;
 
-fn strings(v: Option<&Value>) -> Vec<String> {
+pub(crate) fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -63,7 +63,7 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn rule(v: &Value) -> Rule {
+pub(crate) fn rule(v: &Value) -> Rule {
     Rule {
         operations: strings(v.get("operations")),
         api_groups: strings(v.get("apiGroups")),

@@ -16,7 +16,8 @@
 //! upstream defaults them), `matching` and `conditions` (whether a webhook applies),
 //! `client` (HTTPS transport with Go-shaped error strings), `review` (AdmissionReview
 //! encoding and response checks), `call` (one webhook call and its failure policy),
-//! `mutating`, `validating` and `conversion` (the dispatchers).
+//! `mutating`, `validating` and `conversion` (the dispatchers), and [`policy`]
+//! (`ValidatingAdmissionPolicy`: CEL policies evaluated in-process, no webhook call).
 
 mod call;
 mod client;
@@ -25,6 +26,7 @@ mod config;
 mod conversion;
 mod matching;
 mod mutating;
+pub mod policy;
 pub mod request;
 mod review;
 mod validating;
@@ -35,6 +37,7 @@ use std::net::SocketAddr;
 
 use machinery::ApiError;
 
+pub use policy::{ParamScope, ParamSource, validate_policies};
 pub use request::{GroupVersionKind, GroupVersionResource, Operation, Request, UserInfo};
 
 /// What the dispatcher needs from the API server's own state.

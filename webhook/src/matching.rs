@@ -2,6 +2,8 @@
 //! `objectSelector`, in upstream's order and with upstream's errors. CEL `matchConditions`
 //! are evaluated afterwards by `conditions`.
 
+use std::collections::BTreeMap;
+
 use machinery::ApiError;
 use machinery::labels::{Labels, Selector};
 use serde_json::Value;
@@ -75,17 +77,18 @@ fn object_labels(obj: &Value) -> Labels {
 }
 
 /// `namespaceSelector`: cluster-scoped objects other than namespaces always match; a
-/// Namespace being created or updated is judged by its own new labels.
-fn namespace_matches(
-    hook: &Hook,
+/// Namespace being created or updated is judged by its own new labels. `labels_of` looks
+/// up an existing namespace's labels (`None` when it does not exist).
+pub(crate) fn namespace_matches(
+    selector: &Value,
     req: &Request,
-    resolver: &impl Resolver,
+    labels_of: impl FnOnce(&str) -> Option<BTreeMap<String, String>>,
 ) -> Result<bool, ApiError> {
     let is_namespace = req.resource.resource == "namespaces";
     if req.namespace.is_empty() && !is_namespace {
         return Ok(true);
     }
-    let selector = parse_selector(&hook.namespace_selector)?;
+    let selector = parse_selector(selector)?;
     if selector.is_empty() {
         return Ok(true);
     }
@@ -101,7 +104,7 @@ fn namespace_matches(
     } else {
         &req.namespace
     };
-    match resolver.namespace_labels(name) {
+    match labels_of(name) {
         Some(labels) => {
             let labels: Labels = labels
                 .into_iter()
@@ -114,8 +117,8 @@ fn namespace_matches(
 }
 
 /// `objectSelector`: matches when either the new or the old object carries matching labels.
-fn object_matches(hook: &Hook, req: &Request) -> Result<bool, ApiError> {
-    let selector = parse_selector(&hook.object_selector)?;
+pub(crate) fn object_matches(selector: &Value, req: &Request) -> Result<bool, ApiError> {
+    let selector = parse_selector(selector)?;
     if selector.is_empty() {
         return Ok(true);
     }
@@ -133,11 +136,13 @@ pub(crate) fn selects(
     req: &Request,
     resolver: &impl Resolver,
 ) -> Result<bool, ApiError> {
-    let ns = namespace_matches(hook, req, resolver);
+    let ns = namespace_matches(&hook.namespace_selector, req, |n| {
+        resolver.namespace_labels(n)
+    });
     if matches!(ns, Ok(false)) {
         return Ok(false);
     }
-    let obj = object_matches(hook, req);
+    let obj = object_matches(&hook.object_selector, req);
     if matches!(obj, Ok(false)) {
         return Ok(false);
     }

@@ -170,10 +170,10 @@ async fn serve(
                 DeleteOutcome::Pending(obj) => {
                     let obj = converted(rest, res, obj).await?;
                     Ok(respond(
-                    StatusCode::OK,
-                    &shape_one(&rest.crds, res, &obj, accept, query, 0),
-                    accept,
-                ))
+                        StatusCode::OK,
+                        &shape_one(&rest.crds, res, &obj, accept, query, 0),
+                        accept,
+                    ))
                 }
                 DeleteOutcome::Deleted(obj) => {
                     if returns_deleted_object(res) {
