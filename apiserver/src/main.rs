@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 mod admission;
+mod aggregator;
 mod authn;
 mod authz;
 mod bootstrap;
@@ -108,6 +109,13 @@ struct Flags {
     /// AlwaysDeny, RBAC.
     #[arg(long, default_value = "AlwaysAllow")]
     authorization_mode: String,
+    /// Client certificate the aggregator presents to aggregated API servers (with
+    /// --proxy-client-key-file).
+    #[arg(long)]
+    proxy_client_cert_file: Option<PathBuf>,
+    /// Private key of --proxy-client-cert-file.
+    #[arg(long)]
+    proxy_client_key_file: Option<PathBuf>,
     /// Number for the log level verbosity.
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     verbosity: u8,
@@ -172,6 +180,7 @@ async fn main() -> Result<()> {
         quotas: Default::default(),
         crds: Default::default(),
         webhooks: Default::default(),
+        aggregator: Arc::new(aggregator::Aggregator::new(proxy_identity(&flags)?)),
     };
     bootstrap::restore_allocations(&rest);
     tokio::spawn(rest::follow_claims(rest.clone()));
@@ -219,6 +228,7 @@ async fn main() -> Result<()> {
         .await
         .context("creating the bootstrap objects")?;
     state.bootstrapped.store(true, Ordering::Release);
+    tokio::spawn(aggregator::run(rest.clone()));
     if !flags.etcd_compaction_interval.is_zero() {
         let store = rest.store.clone();
         let every = flags.etcd_compaction_interval;
@@ -233,6 +243,24 @@ async fn main() -> Result<()> {
     }
     tracing::info!(address = %format!("{}:{}", flags.bind_address, flags.secure_port), "serving securely");
     server::serve(state, listener, tls).await
+}
+
+/// The front-proxy client identity from --proxy-client-cert-file/--proxy-client-key-file.
+fn proxy_identity(flags: &Flags) -> Result<Option<aggregator::ProxyIdentity>> {
+    let (Some(cert), Some(key)) = (&flags.proxy_client_cert_file, &flags.proxy_client_key_file)
+    else {
+        anyhow::ensure!(
+            flags.proxy_client_cert_file.is_none() && flags.proxy_client_key_file.is_none(),
+            "--proxy-client-cert-file and --proxy-client-key-file go together"
+        );
+        return Ok(None);
+    };
+    let certs = server::load_certs(&cert.to_string_lossy())?;
+    let key = server::load_key(&key.to_string_lossy())?;
+    Ok(Some(aggregator::ProxyIdentity {
+        certs,
+        key: Arc::new(key),
+    }))
 }
 
 /// The embedded store in `--data-dir`, or etcd when `--etcd-servers` is given.

@@ -131,7 +131,7 @@ impl AppState {
     }
 }
 
-fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>> {
+pub fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>> {
     let pem = std::fs::read(path).with_context(|| format!("reading certificate file {path}"))?;
     let certs = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
@@ -140,7 +140,7 @@ fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-fn load_key(path: &str) -> Result<PrivateKeyDer<'static>> {
+pub fn load_key(path: &str) -> Result<PrivateKeyDer<'static>> {
     let pem = std::fs::read(path).with_context(|| format!("reading private key file {path}"))?;
     rustls_pemfile::private_key(&mut pem.as_slice())
         .with_context(|| format!("parsing {path}"))?

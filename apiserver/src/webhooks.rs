@@ -158,7 +158,12 @@ fn param_resource(
 
 /// Where a Service's port is served: a ready endpoint of it (the service network may not
 /// reach from the API server's host), else its cluster IP.
-fn service_address(rest: &Rest, ns: &str, name: &str, port: i32) -> Result<SocketAddr, String> {
+pub(crate) fn service_address(
+    rest: &Rest,
+    ns: &str,
+    name: &str,
+    port: i32,
+) -> Result<SocketAddr, String> {
     let svc = rest
         .store
         .get(&format!("/registry/services/specs/{ns}/{name}"))

@@ -71,8 +71,53 @@ where
     Arc::new(move |path, body| Box::pin(f(path, body)))
 }
 
-/// Starts the HTTPS server; it lives until the test's runtime ends.
+/// One request as the test server saw it.
+#[derive(Debug, Clone)]
+pub struct TestRequest {
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Header names are lower case; a header sent several times appears several times.
+    pub headers: Vec<(String, String)>,
+    /// The body as JSON (`Null` when empty or not JSON).
+    pub body: Value,
+}
+
+impl TestRequest {
+    /// Every value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+type RequestReply = Pin<Box<dyn Future<Output = (u16, Value)> + Send>>;
+/// Answers any request: `request -> (status, response JSON)`.
+pub type RequestHandler = Arc<dyn Fn(TestRequest) -> RequestReply + Send + Sync>;
+
+pub fn request_handler<F, Fut>(f: F) -> RequestHandler
+where
+    F: Fn(TestRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = (u16, Value)> + Send + 'static,
+{
+    Arc::new(move |req| Box::pin(f(req)))
+}
+
+/// Starts the HTTPS server for review POSTs; it lives until the test's runtime ends.
 pub async fn serve(pki: &Pki, handler: Handler) -> SocketAddr {
+    serve_requests(
+        pki,
+        request_handler(move |req: TestRequest| handler(req.path, req.body)),
+    )
+    .await
+}
+
+/// Starts the HTTPS server for any request (an aggregated API server, say); it lives
+/// until the test's runtime ends.
+pub async fn serve_requests(pki: &Pki, handler: RequestHandler) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -97,12 +142,26 @@ pub async fn serve(pki: &Pki, handler: Handler) -> SocketAddr {
                             .path_and_query()
                             .map(|p| p.to_string())
                             .unwrap_or_default();
+                        let method = req.method().to_string();
+                        let headers = req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| {
+                                (k.as_str().to_string(), v.to_str().unwrap_or("").to_string())
+                            })
+                            .collect();
                         let body = req.into_body().collect().await.map(|b| b.to_bytes());
                         let json: Value = body
                             .ok()
                             .and_then(|b| serde_json::from_slice(&b).ok())
                             .unwrap_or(Value::Null);
-                        let (status, reply) = handler(path, json).await;
+                        let (status, reply) = handler(TestRequest {
+                            method,
+                            path,
+                            headers,
+                            body: json,
+                        })
+                        .await;
                         let resp = hyper::Response::builder()
                             .status(status)
                             .header("content-type", "application/json")

@@ -283,25 +283,26 @@ async fn sync(rest: &Rest, crd_res: &ResourceInfo, items: &[Arc<Value>]) -> bool
             .map(|((g, _, p), _)| (g.clone(), p.clone()))
             .collect(),
     );
+    let previous = rest.crds.served_keys();
     rest.crds.replace(served, definitions);
-    apply_registry(rest, infos);
+    apply_registry(rest, &previous, infos);
     pending
 }
 
-/// Adds what is newly served and removes what no longer is; the registry (and with it the
-/// OpenAPI documents) changes only when something did.
-fn apply_registry(rest: &Rest, infos: Vec<ResourceInfo>) {
+/// Adds what is newly served and removes what the CRDs no longer serve (`previous` is
+/// what they served before); the registry (and with it the OpenAPI documents) changes
+/// only when something did.
+fn apply_registry(
+    rest: &Rest,
+    previous: &HashSet<(String, String, String)>,
+    infos: Vec<ResourceInfo>,
+) {
     let wanted: HashSet<(String, String, String)> = infos
         .iter()
         .map(|i| (i.group.clone(), i.version.clone(), i.plural.clone()))
         .collect();
-    for r in rest.registry.all() {
-        if !crate::conversion::is_builtin_group(&r.group)
-            && !wanted.contains(&(r.group.clone(), r.version.clone(), r.plural.clone()))
-        {
-            rest.registry
-                .remove_version(&r.group, &r.version, &r.plural);
-        }
+    for (g, v, p) in previous.difference(&wanted) {
+        rest.registry.remove_version(g, v, p);
     }
     let mut groups = HashSet::new();
     for info in infos {

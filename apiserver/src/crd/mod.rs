@@ -59,6 +59,16 @@ impl CustomResources {
             .cloned()
     }
 
+    /// Every served (group, version, plural).
+    pub fn served_keys(&self) -> std::collections::HashSet<(String, String, String)> {
+        self.served
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     /// The OpenAPI definitions of every served version (by definition name), in the
     /// canonical form the `openapi` crate takes.
     pub fn definitions(&self) -> Map<String, Value> {

@@ -164,6 +164,10 @@ async fn dispatch(
     if let Err(e) = state.rest.authorizer.authorize(&user, &info) {
         return error_response(&e, Accept::JSON);
     }
+    let req = match crate::aggregator::proxy(&state.rest, &user, req).await {
+        Ok(proxied) => return proxied,
+        Err(req) => req,
+    };
     if info.is_resource_request {
         return resource::handle(state, &user, info, query, accept_header.as_deref(), req).await;
     }

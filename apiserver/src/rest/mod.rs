@@ -37,6 +37,8 @@ pub struct Rest {
     pub crds: Arc<crate::crd::CustomResources>,
     /// Calls admission (and conversion) webhooks.
     pub webhooks: Arc<webhook::Dispatcher>,
+    /// The aggregation layer: Service-backed APIServices.
+    pub aggregator: Arc<crate::aggregator::Aggregator>,
 }
 
 /// The storage key of one object, in upstream's etcd layout.
