@@ -1,7 +1,8 @@
 //! `bench-apiserver`: a load generator for any kube-apiserver (ours or upstream's), driven
-//! only by a kubeconfig. It measures ConfigMap creates, gets and lists, watch fan-out, and
+//! only by a kubeconfig. It measures ConfigMap creates, gets and lists, custom-resource
+//! creates with and without CEL validation rules beside ConfigMap creates, watch fan-out,
 //! JSON versus protobuf lists of Pods, and gets authorized by RBAC versus by the
-//! system:masters shortcut, in throwaway `bench-<random>` namespaces that it
+//! system:masters shortcut, in throwaway `bench-<random>` namespaces (and CRDs) that it
 //! empties and deletes at the end. Progress goes to stderr, the result table to stdout.
 //!
 //! The client is built not to be the bottleneck: a multi-threaded tokio runtime, one task
@@ -9,6 +10,7 @@
 //! connection, opened before timing), and request bodies built before timing.
 
 mod conn;
+mod crds;
 mod encodings;
 mod fixtures;
 mod load;
@@ -26,7 +28,7 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(
     name = "bench-apiserver",
-    about = "Load generator for a kube-apiserver: creates, gets, lists, watch fan-out, JSON vs protobuf, RBAC gets."
+    about = "Load generator for a kube-apiserver: creates, gets, lists, CRD creates with CEL, watch fan-out, JSON vs protobuf, RBAC gets."
 )]
 pub struct Args {
     /// Kubeconfig of the cluster to measure (default: $KUBECONFIG, then ~/.kube/config).
@@ -35,7 +37,8 @@ pub struct Args {
     /// Small counts, for a smoke run in CI.
     #[arg(long)]
     pub quick: bool,
-    /// Creates and gets per connection count [default: 2000, quick: 200].
+    /// Creates and gets per connection count, and creates of each kind in the
+    /// custom-resource comparison [default: 2000, quick: 200].
     #[arg(long)]
     pub count: Option<usize>,
     /// Connection counts for creates and gets.
@@ -76,6 +79,9 @@ pub struct Args {
     /// Skip the create benchmark.
     #[arg(long)]
     pub skip_creates: bool,
+    /// Skip the custom-resource creates (CRDs with and without CEL rules, vs ConfigMaps).
+    #[arg(long)]
+    pub skip_crds: bool,
     /// Skip the get benchmark.
     #[arg(long)]
     pub skip_gets: bool,

@@ -11,7 +11,7 @@ use kube::Config;
 use crate::conn::{JSON, Op, Pool, config_from, describe_failure};
 use crate::fixtures::{self, collection, configmap, creates, pod, role, role_binding};
 use crate::report::{Row, fmt_bytes, render};
-use crate::{Args, Plan, encodings, load, watch};
+use crate::{Args, Plan, crds, encodings, load, watch};
 
 /// A namespace this run created.
 struct Namespace {
@@ -29,6 +29,8 @@ struct Bench<'a> {
     pool: Pool,
     prefix: String,
     namespaces: Vec<Namespace>,
+    /// CRDs this run created and has not deleted yet.
+    crds: Vec<String>,
     rows: Vec<Row>,
 }
 
@@ -73,6 +75,7 @@ pub async fn run(args: &Args, plan: &Plan) -> Result<()> {
         pool,
         prefix,
         namespaces: Vec::new(),
+        crds: Vec::new(),
         rows: Vec::new(),
     };
     tokio::spawn(async {
@@ -91,7 +94,10 @@ pub async fn run(args: &Args, plan: &Plan) -> Result<()> {
         eprintln!("!!! stopping early: {e:#}");
     }
     let cleanup = if args.keep {
-        eprintln!("+++ --keep: leaving namespaces {}* in place", bench.prefix);
+        eprintln!(
+            "+++ --keep: leaving namespaces {}* (and CRDs in group {}.bench.example.com) in place",
+            bench.prefix, bench.prefix
+        );
         Ok(())
     } else {
         bench.cleanup().await
@@ -147,6 +153,10 @@ impl Bench<'_> {
         }
         if !args.skip_creates {
             self.creates().await?;
+        }
+        if !args.skip_crds {
+            interrupted()?;
+            self.custom_resources(args.keep).await?;
         }
         if !args.skip_gets || !args.skip_lists {
             interrupted()?;
@@ -210,6 +220,23 @@ impl Bench<'_> {
                 false,
             ));
         }
+        Ok(())
+    }
+
+    /// ConfigMap, widget and gadget creates side by side (see [`crds`]).
+    async fn custom_resources(&mut self, keep: bool) -> Result<()> {
+        let index = self.namespace("-crds").await?;
+        let ns = self.namespaces[index].name.clone();
+        let spec = crds::Spec {
+            ns: &ns,
+            prefix: &self.prefix,
+            count: self.plan.count,
+            conns: &self.plan.conns,
+            limit: self.limit(),
+            keep,
+        };
+        let rows = crds::run(&self.pool, &spec, &mut self.crds).await?;
+        self.rows.extend(rows);
         Ok(())
     }
 
@@ -317,12 +344,7 @@ impl Bench<'_> {
             let outcome = load::run(self.pool.take(conns), ops, StatusCode::OK, self.limit()).await;
             let mut row =
                 Row::from_outcome(format!("list {size} configmaps"), conns, &outcome, true);
-            row.note = [check.as_str(), row.note.as_str()]
-                .iter()
-                .filter(|s| !s.is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join("; ");
+            row.prepend_note(check.as_str());
             self.rows.push(row);
         }
         Ok(())
@@ -475,22 +497,24 @@ impl Bench<'_> {
                 rate / base,
                 n = self.plan.roles
             );
-            rbac.note = [ratio.as_str(), rbac.note.as_str()]
-                .iter()
-                .filter(|s| !s.is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join("; ");
+            rbac.prepend_note(ratio);
         }
         self.rows.extend(rows);
         Ok(())
     }
 
-    /// Empties each namespace with deletecollection (timed, as rows), then deletes it
-    /// without waiting: with no namespace controller it stays Terminating.
+    /// Deletes the CRDs a stopped phase left (and so their objects); empties each
+    /// namespace with deletecollection (timed, as rows), then deletes it without waiting:
+    /// with no namespace controller it stays Terminating.
     async fn cleanup(&mut self) -> Result<()> {
         let conn = self.pool.first().clone();
         let mut failures = Vec::new();
+        for name in std::mem::take(&mut self.crds) {
+            eprintln!("+++ cleanup: deleting crd {name}");
+            if let Err(e) = crds::delete(&conn, &name, self.limit()).await {
+                failures.push(format!("{e:#}"));
+            }
+        }
         for ns in &self.namespaces {
             for resource in ["configmaps"].iter().chain(ns.holds) {
                 eprintln!("+++ cleanup: deletecollection of {resource} in {}", ns.name);
@@ -518,7 +542,7 @@ impl Bench<'_> {
             return Ok(());
         }
         Err(anyhow!(
-            "cleanup failed ({}); delete the leftovers with `kubectl delete namespace -l {}={} --wait=false`",
+            "cleanup failed ({}); delete the leftovers with `kubectl delete crd,namespace -l {}={} --wait=false`",
             failures.join("; "),
             fixtures::LABEL.0,
             fixtures::LABEL.1

@@ -47,6 +47,16 @@ impl Row {
             note: outcome.note(),
         }
     }
+
+    /// Puts `text` (a comparison, say) before the note already there.
+    pub fn prepend_note(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        self.note = match (text.is_empty(), self.note.is_empty()) {
+            (true, _) => return,
+            (false, true) => text,
+            (false, false) => format!("{text}; {}", self.note),
+        };
+    }
 }
 
 /// `ops` per second over `elapsed`, if anything happened.
@@ -72,6 +82,15 @@ pub fn fmt_duration(d: Duration) -> String {
         format!("{:.1}ms", micros / 1e3)
     } else {
         format!("{:.2}s", micros / 1e6)
+    }
+}
+
+/// The signed difference `a - b` for humans: `+85µs`, `-1.2ms`.
+pub fn fmt_delta(a: Duration, b: Duration) -> String {
+    if a >= b {
+        format!("+{}", fmt_duration(a - b))
+    } else {
+        format!("-{}", fmt_duration(b - a))
     }
 }
 
@@ -176,5 +195,18 @@ mod tests {
         assert_eq!(fmt_duration(Duration::from_micros(850)), "850µs");
         assert_eq!(fmt_duration(Duration::from_micros(12_345)), "12.3ms");
         assert_eq!(fmt_bytes(3 * 1024 + 512), "3.5 KiB");
+        let (a, b) = (Duration::from_micros(900), Duration::from_micros(815));
+        assert_eq!(fmt_delta(a, b), "+85µs");
+        assert_eq!(fmt_delta(b, a), "-85µs");
+    }
+
+    #[test]
+    fn notes_are_prepended() {
+        let mut row = Row::from_outcome("x", 1, &Outcome::default(), false);
+        row.prepend_note("");
+        assert_eq!(row.note, "");
+        row.note = "2x 409 AlreadyExists".into();
+        row.prepend_note("0.9x configmap creates/s");
+        assert_eq!(row.note, "0.9x configmap creates/s; 2x 409 AlreadyExists");
     }
 }
