@@ -23,11 +23,20 @@ async fn impossible_pod_stays_pending_with_upstream_message() {
         json!({"containers": requests("100", "1Gi")}),
     )
     .await;
-    let (reason, message) = env.wait_unschedulable("huge").await;
+    // the scheduler may try the pod before it has seen every node; a node added moves the
+    // pod back to the queue, so the message settles on all three
     let want = "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.";
-    assert_eq!(reason, "Unschedulable");
-    assert_eq!(message, want);
-    let ev = env.wait_event("huge", "FailedScheduling").await;
+    let reason = env
+        .wait_pod("huge", "PodScheduled=False naming all 3 nodes", |p| {
+            common::unschedulable(p).filter(|(_, message)| message == want)
+        })
+        .await;
+    assert_eq!(reason.0, "Unschedulable");
+    let ev = env
+        .wait_event_where("huge", "FailedScheduling", |e| {
+            e.note.as_deref() == Some(want)
+        })
+        .await;
     assert_eq!(ev.type_.as_deref(), Some("Warning"));
     assert_eq!(ev.note.as_deref(), Some(want));
     assert_eq!(

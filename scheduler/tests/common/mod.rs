@@ -184,21 +184,22 @@ impl Env {
 
     /// Waits for a PodScheduled=False condition; returns (reason, message).
     pub async fn wait_unschedulable(&self, name: &str) -> (String, String) {
-        self.wait_pod(name, "PodScheduled=False", |p| {
-            let c = p
-                .status
-                .as_ref()?
-                .conditions
-                .as_ref()?
-                .iter()
-                .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
-            Some((c.reason.clone()?, c.message.clone()?))
-        })
-        .await
+        self.wait_pod(name, "PodScheduled=False", unschedulable)
+            .await
     }
 
     /// Waits for an events.k8s.io event about the pod with this reason; returns it.
     pub async fn wait_event(&self, pod: &str, reason: &str) -> Event {
+        self.wait_event_where(pod, reason, |_| true).await
+    }
+
+    /// As [`Env::wait_event`], for an event `check` accepts.
+    pub async fn wait_event_where(
+        &self,
+        pod: &str,
+        reason: &str,
+        check: impl Fn(&Event) -> bool,
+    ) -> Event {
         let api: Api<Event> = Api::namespaced(self.client.clone(), "default");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -206,6 +207,7 @@ impl Env {
                 && let Some(e) = list.items.into_iter().find(|e| {
                     e.reason.as_deref() == Some(reason)
                         && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(pod)
+                        && check(e)
                 })
             {
                 return e;
@@ -218,6 +220,18 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The reason and message of a PodScheduled=False condition.
+pub fn unschedulable(p: &Pod) -> Option<(String, String)> {
+    let c = p
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+    Some((c.reason.clone()?, c.message.clone()?))
 }
 
 pub fn node_of(p: &Pod) -> Option<String> {
