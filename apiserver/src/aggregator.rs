@@ -157,6 +157,23 @@ async fn forward(
             parts.headers.append("x-remote-group", v);
         }
     }
+    if !user.uid.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&user.uid)
+    {
+        parts.headers.insert("x-remote-uid", v);
+    }
+    for (key, values) in &user.extra {
+        let Ok(name) = http::HeaderName::from_bytes(
+            format!("x-remote-extra-{}", escape_extra_key(key)).as_bytes(),
+        ) else {
+            continue;
+        };
+        for value in values {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                parts.headers.append(name.clone(), v);
+            }
+        }
+    }
     let host = format!("{}.{}.svc", backend.service, backend.namespace);
     if let Ok(v) = HeaderValue::from_str(&host) {
         parts.headers.insert(http::header::HOST, v);
@@ -378,14 +395,29 @@ pub async fn run(rest: Rest) {
     }
 }
 
+/// An extra key as a header name: characters a header name cannot hold are `%XX`
+/// escaped, as upstream's proxy escapes them.
+fn escape_extra_key(key: &str) -> String {
+    let mut out = String::new();
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The APIService name of a group/version: `v1.apps`, `v1.` for the core group.
 fn name_of(group: &str, version: &str) -> String {
     format!("{version}.{group}")
 }
 
 /// Creates the Local APIServices of what the registry serves and removes automanaged
-/// ones whose group/version is gone.
-async fn register_local(rest: &Rest) {
+/// ones whose group/version is gone. Also called once before the server reports ready, so
+/// the built-in APIServices exist from the first request on.
+pub async fn register_local(rest: &Rest) {
     let mut wanted: HashMap<String, (String, String, bool)> = HashMap::new();
     for g in rest.registry.groups() {
         for v in &g.versions {

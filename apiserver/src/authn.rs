@@ -4,21 +4,20 @@
 //! wins as upstream's union authenticator. Every authenticated user is also in
 //! `system:authenticated`. Tokens never reach the logs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use machinery::ApiError;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-/// The user a verified client certificate names, attached to each request of its
-/// connection by the TLS layer.
-#[derive(Debug, Clone)]
-pub struct CertUser(pub Option<User>);
-
 /// The authenticated user, as upstream's `user.Info`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct User {
     pub name: String,
     pub groups: Vec<String>,
+    /// Empty when the authenticator knows none (certificates, anonymous).
+    pub uid: String,
+    /// Extra attributes (service-account tokens' pod, front-proxy `X-Remote-Extra-*`).
+    pub extra: BTreeMap<String, Vec<String>>,
 }
 
 impl User {
@@ -26,6 +25,7 @@ impl User {
         User {
             name: "system:anonymous".into(),
             groups: vec!["system:unauthenticated".into()],
+            ..User::default()
         }
     }
 
@@ -49,7 +49,11 @@ pub fn user_from_cert(der: &[u8]) -> Option<User> {
         .filter_map(|o| o.as_str().ok().map(str::to_string))
         .collect();
     groups.push("system:authenticated".into());
-    Some(User { name, groups })
+    Some(User {
+        name,
+        groups,
+        ..User::default()
+    })
 }
 
 /// The 401 every failed authentication answers, as upstream (no detail that would help
@@ -106,7 +110,9 @@ pub fn parse_token_file(text: &str) -> Result<HashMap<String, User>, String> {
             fields[0].clone(),
             User {
                 name: fields[1].clone(),
+                uid: fields[2].clone(),
                 groups,
+                ..User::default()
             },
         );
     }
@@ -219,7 +225,7 @@ mod tests {
         );
         let cert = User {
             name: "c".into(),
-            groups: vec![],
+            ..User::default()
         };
         assert_eq!(
             a.authenticate(Some(&cert), Some("Bearer nope"))

@@ -91,8 +91,14 @@ pub fn impersonate(
     if name != "system:anonymous" && !out_groups.iter().any(|g| g == "system:authenticated") {
         out_groups.push("system:authenticated".into());
     }
+    let mut extra = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for (key, value) in extras {
+        extra.entry(key).or_default().push(value);
+    }
     Ok(User {
         name,
         groups: out_groups,
+        uid: uid.unwrap_or_default(),
+        extra,
     })
 }

@@ -25,6 +25,7 @@ mod patching;
 mod quota;
 mod registry;
 mod request_info;
+mod requestheader;
 mod rest;
 mod server;
 mod serviceaccount;
@@ -109,6 +110,27 @@ struct Flags {
     /// AlwaysDeny, RBAC.
     #[arg(long, default_value = "AlwaysAllow")]
     authorization_mode: String,
+    /// Root certificate bundle to verify client certificates on incoming requests before
+    /// trusting usernames in headers specified by --requestheader-username-headers.
+    #[arg(long)]
+    requestheader_client_ca_file: Option<String>,
+    /// List of client certificate common names to allow to provide usernames in headers
+    /// specified by --requestheader-username-headers. If empty, any client certificate
+    /// validated by the authorities in --requestheader-client-ca-file is allowed.
+    #[arg(long, value_delimiter = ',')]
+    requestheader_allowed_names: Vec<String>,
+    /// List of request headers to inspect for usernames. X-Remote-User is common.
+    #[arg(long, value_delimiter = ',')]
+    requestheader_username_headers: Vec<String>,
+    /// List of request headers to inspect for UIDs. X-Remote-Uid is suggested.
+    #[arg(long, value_delimiter = ',')]
+    requestheader_uid_headers: Vec<String>,
+    /// List of request headers to inspect for groups. X-Remote-Group is suggested.
+    #[arg(long, value_delimiter = ',')]
+    requestheader_group_headers: Vec<String>,
+    /// List of request header prefixes to inspect. X-Remote-Extra- is suggested.
+    #[arg(long, value_delimiter = ',')]
+    requestheader_extra_headers_prefix: Vec<String>,
     /// Client certificate the aggregator presents to aggregated API servers (with
     /// --proxy-client-key-file).
     #[arg(long)]
@@ -152,6 +174,14 @@ async fn main() -> Result<()> {
         tls_cert_file: flags.tls_cert_file.clone(),
         tls_private_key_file: flags.tls_private_key_file.clone(),
         client_ca_file: flags.client_ca_file.clone(),
+        requestheader: requestheader::Options {
+            client_ca_file: flags.requestheader_client_ca_file.clone(),
+            allowed_names: flags.requestheader_allowed_names.clone(),
+            username_headers: flags.requestheader_username_headers.clone(),
+            uid_headers: flags.requestheader_uid_headers.clone(),
+            group_headers: flags.requestheader_group_headers.clone(),
+            extra_headers_prefix: flags.requestheader_extra_headers_prefix.clone(),
+        },
     };
     let tls = server::tls_config(&config)?;
     // kubectl's client-side apply reads the patch strategies from OpenAPI
@@ -227,6 +257,14 @@ async fn main() -> Result<()> {
     bootstrap::ensure(&rest, &flags.advertise_address, flags.secure_port)
         .await
         .context("creating the bootstrap objects")?;
+    aggregator::register_local(&rest).await;
+    requestheader::publish(
+        &rest,
+        flags.client_ca_file.as_deref(),
+        &state.config.requestheader,
+    )
+    .await
+    .context("publishing kube-system/extension-apiserver-authentication")?;
     state.bootstrapped.store(true, Ordering::Release);
     tokio::spawn(aggregator::run(rest.clone()));
     if !flags.etcd_compaction_interval.is_zero() {

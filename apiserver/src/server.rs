@@ -11,14 +11,11 @@ use axum::Router;
 use bytes::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use rustls::RootCertStore;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::authn::user_from_cert;
 use crate::metrics::Metrics;
 use crate::rest::Rest;
 
@@ -31,6 +28,8 @@ pub struct Config {
     pub tls_cert_file: String,
     pub tls_private_key_file: String,
     pub client_ca_file: Option<String>,
+    /// Front-proxy authentication (`--requestheader-*`).
+    pub requestheader: crate::requestheader::Options,
 }
 
 /// Everything a request handler may use.
@@ -154,20 +153,12 @@ pub fn tls_config(config: &Config) -> Result<rustls::ServerConfig> {
     let key = load_key(&config.tls_private_key_file)?;
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
-    let builder = match &config.client_ca_file {
-        Some(ca) => {
-            let mut roots = RootCertStore::empty();
-            for c in load_certs(ca)? {
-                roots
-                    .add(c)
-                    .with_context(|| format!("adding {ca} to the client CA pool"))?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .allow_unauthenticated()
-                .build()
-                .context("building the client certificate verifier")?;
-            builder.with_client_cert_verifier(verifier)
-        }
+    let verifier = crate::requestheader::Verifiers::handshake(
+        config.client_ca_file.as_deref(),
+        &config.requestheader,
+    )?;
+    let builder = match verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
         None => builder.with_no_client_auth(),
     };
     let mut cfg = builder
@@ -184,11 +175,15 @@ pub async fn serve(
     tls: rustls::ServerConfig,
 ) -> Result<()> {
     let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let verifiers = Arc::new(crate::requestheader::Verifiers::new(
+        state.config.client_ca_file.as_deref(),
+        &state.config.requestheader,
+    )?);
     let app = Router::new()
         .fallback(crate::handlers::handle)
         .with_state(state);
     loop {
-        let (tcp, peer) = match listener.accept().await {
+        let (tcp, peer_addr) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -198,24 +193,19 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
+        let verifiers = verifiers.clone();
         tokio::spawn(async move {
             let tls = match acceptor.accept(tcp).await {
                 Ok(t) => t,
                 Err(e) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    tracing::debug!(peer = %peer_addr, error = %e, "TLS handshake failed");
                     return;
                 }
             };
-            let user = crate::authn::CertUser(
-                tls.get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .and_then(|c| user_from_cert(c.as_ref())),
-            );
+            let peer = verifiers.peer(tls.get_ref().1.peer_certificates());
             let svc = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(user.clone());
+                    req.extensions_mut().insert(peer.clone());
                     let app = app.clone();
                     async move { app.oneshot(req.map(axum::body::Body::new)).await }
                 },
@@ -224,7 +214,7 @@ pub async fn serve(
                 .serve_connection_with_upgrades(TokioIo::new(tls), svc)
                 .await
             {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                tracing::debug!(peer = %peer_addr, error = %e, "connection ended with an error");
             }
         });
     }

@@ -313,7 +313,34 @@ pub fn user_for_claims(store: &Store, claims: &Value) -> Option<User> {
             format!("system:serviceaccounts:{ns}"),
             "system:authenticated".into(),
         ],
+        uid: sa_uid,
+        extra: bound_extra(claims),
     })
+}
+
+/// The `authentication.kubernetes.io/*` extras upstream derives from a bound token: the
+/// pod and node it is bound to, and its credential id.
+fn bound_extra(claims: &Value) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut extra = std::collections::BTreeMap::new();
+    let mut put = |key: &str, value: &str| {
+        if !value.is_empty() {
+            extra.insert(
+                format!("authentication.kubernetes.io/{key}"),
+                vec![value.to_string()],
+            );
+        }
+    };
+    if let Some(k) = claims.get("kubernetes.io") {
+        put("pod-name", s(k, "/pod/name"));
+        put("pod-uid", s(k, "/pod/uid"));
+        put("node-name", s(k, "/node/name"));
+        put("node-uid", s(k, "/node/uid"));
+    }
+    let jti = s(claims, "/jti");
+    if !jti.is_empty() {
+        put("credential-id", &format!("JTI={jti}"));
+    }
+    extra
 }
 
 /// The claims of a bound token for `sa` (a stored ServiceAccount), as upstream lays them out.

@@ -48,8 +48,9 @@ fn request(a: &Attributes, user: &User, object: Option<Value>, old: Option<Value
         operation: a.operation,
         user: UserInfo {
             username: user.name.clone(),
+            uid: user.uid.clone(),
             groups: user.groups.clone(),
-            ..Default::default()
+            extra: user.extra.clone(),
         },
         object,
         old_object: old,

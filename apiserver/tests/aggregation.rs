@@ -249,3 +249,106 @@ async fn an_aggregated_api_answers_through_the_server() {
     let groups = client.list_api_groups().await.expect("groups");
     assert!(!groups.groups.iter().any(|g| g.name == "metrics.k8s.io"));
 }
+
+async fn whoami(client: &kube::Client) -> Result<Value, kube::Error> {
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "authentication.k8s.io",
+        "v1",
+        "SelfSubjectReview",
+    ));
+    let review: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview", "metadata": {},
+    }))
+    .expect("review");
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let out = api.create(&PostParams::default(), &review).await?;
+    Ok(out.data["status"]["userInfo"].clone())
+}
+
+#[tokio::test]
+async fn front_proxy_headers_authenticate_only_for_the_front_proxy_ca() {
+    let (proxy_ca, proxy_ca_key) = common::new_ca();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_file = dir.path().join("front-proxy-ca.crt");
+    std::fs::write(&ca_file, &proxy_ca).expect("write ca");
+    let server = common::TestServer::start_with(&[
+        &format!("--requestheader-client-ca-file={}", ca_file.display()),
+        "--requestheader-allowed-names=front-proxy-client",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-uid-headers=X-Remote-Uid",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        "--authorization-mode=RBAC",
+        "--anonymous-auth=false",
+    ]);
+    let headers = [
+        ("X-Remote-User", "alice"),
+        ("X-Remote-Uid", "alice-1"),
+        ("X-Remote-Group", "devs"),
+        ("X-Remote-Extra-Scopes", "read"),
+        ("X-Remote-Extra-Example.com%2fteam", "blue"),
+    ];
+
+    // the front proxy: its headers name the user
+    let (cert, key) = common::client_cert(&proxy_ca_key, "front-proxy-client", &[]);
+    let proxy = server.client_with_cert(&cert, &key, &headers).await;
+    assert_eq!(
+        whoami(&proxy).await.expect("whoami through the proxy"),
+        json!({
+            "username": "alice", "uid": "alice-1",
+            "groups": ["devs", "system:authenticated"],
+            "extra": {"example.com/team": ["blue"], "scopes": ["read"]},
+        })
+    );
+    // without a username header the proxy's certificate is no user certificate
+    let bare = server.client_with_cert(&cert, &key, &[]).await;
+    let err = whoami(&bare).await.expect_err("no user");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 401),
+        "{err:?}"
+    );
+
+    // a certificate of the front-proxy CA with another name is not trusted with headers
+    let (cert, key) = common::client_cert(&proxy_ca_key, "intruder", &[]);
+    let intruder = server.client_with_cert(&cert, &key, &headers).await;
+    let err = whoami(&intruder).await.expect_err("intruder");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 401),
+        "{err:?}"
+    );
+
+    // a user certificate of --client-ca-file: the headers are ignored
+    let (ca, ca_key) = server.ca();
+    let (cert, key) = common::client_cert(ca_key, "bob", &["team"]);
+    let bob = server.client_with_cert(&cert, &key, &headers).await;
+    assert_eq!(
+        whoami(&bob).await.expect("whoami as bob"),
+        json!({"username": "bob", "groups": ["team", "system:authenticated"]})
+    );
+
+    // aggregated servers learn how to trust us from kube-system
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(server.client().await, "kube-system");
+    let data = cms
+        .get("extension-apiserver-authentication")
+        .await
+        .expect("configmap")
+        .data
+        .expect("data");
+    assert_eq!(data["client-ca-file"], ca);
+    assert_eq!(data["requestheader-client-ca-file"], proxy_ca);
+    assert_eq!(
+        data["requestheader-allowed-names"],
+        "[\"front-proxy-client\"]"
+    );
+    assert_eq!(
+        data["requestheader-username-headers"],
+        "[\"X-Remote-User\"]"
+    );
+    assert_eq!(data["requestheader-uid-headers"], "[\"X-Remote-Uid\"]");
+    assert_eq!(data["requestheader-group-headers"], "[\"X-Remote-Group\"]");
+    assert_eq!(
+        data["requestheader-extra-headers-prefix"],
+        "[\"X-Remote-Extra-\"]"
+    );
+}

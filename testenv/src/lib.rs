@@ -73,6 +73,13 @@ fn ca_params() -> CertificateParams {
     ca
 }
 
+/// Another CA (certificate and key, PEM), e.g. a front-proxy CA; sign with [`client_cert`].
+pub fn new_ca() -> (String, String) {
+    let key = KeyPair::generate().expect("ca key");
+    let cert = ca_params().self_signed(&key).expect("ca cert");
+    (cert.pem(), key.serialize_pem())
+}
+
 /// A client certificate and key for `user` in `groups`, signed by the CA.
 pub fn client_cert(ca_key: &str, user: &str, groups: &[&str]) -> (String, String) {
     let issuer = rcgen::Issuer::new(ca_params(), KeyPair::from_pem(ca_key).expect("ca key"));
@@ -211,6 +218,30 @@ impl TestServer {
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
                 .await
                 .expect("config");
+        kube::Client::try_from(cfg).expect("client")
+    }
+
+    /// A client presenting `cert`/`key` (PEM, any CA) and sending `headers` on every
+    /// request, as a front proxy does.
+    pub async fn client_with_cert(
+        &self,
+        cert: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+    ) -> kube::Client {
+        let yaml = kubeconfig(self.port, &self.ca_pem, cert, key);
+        let kc = kube::config::Kubeconfig::from_yaml(&yaml).expect("kubeconfig");
+        let mut cfg =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .expect("config");
+        for (k, v) in headers {
+            cfg.headers.push((
+                http::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                http::HeaderValue::from_str(v).expect("header value"),
+            ));
+        }
+        cfg.default_retry = false;
         kube::Client::try_from(cfg).expect("client")
     }
 

@@ -116,18 +116,28 @@ fn add_warnings(resp: &mut Response, warnings: &[String]) {
 
 /// The single entry point for every request (axum fallback).
 pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    let cert_user = req
+    let peer = req
         .extensions()
-        .get::<crate::authn::CertUser>()
-        .and_then(|c| c.0.clone());
+        .get::<crate::requestheader::Peer>()
+        .cloned()
+        .unwrap_or_default();
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let user = match state
-        .authenticator
-        .authenticate(cert_user.as_ref(), authorization)
-    {
+    // as upstream's union authenticator: the front proxy's headers first, then the
+    // client certificate, tokens and anonymous
+    let proxied = peer
+        .front_proxy
+        .then(|| {
+            crate::requestheader::user_from_headers(&state.config.requestheader, req.headers())
+        })
+        .flatten();
+    let user = match proxied.map(Ok).unwrap_or_else(|| {
+        state
+            .authenticator
+            .authenticate(peer.cert_user.as_ref(), authorization)
+    }) {
         Ok(u) => u,
         Err(e) => return error_response(&e, Accept::JSON),
     };

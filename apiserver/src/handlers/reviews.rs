@@ -69,8 +69,16 @@ fn attributes_request(
     ))
 }
 
+/// `authentication.k8s.io/v1` UserInfo, with uid and extra only when known.
 fn user_info(user: &User) -> Value {
-    json!({"username": user.name, "groups": user.groups})
+    let mut info = json!({"username": user.name, "groups": user.groups});
+    if !user.uid.is_empty() {
+        info["uid"] = json!(user.uid);
+    }
+    if !user.extra.is_empty() {
+        info["extra"] = json!(user.extra);
+    }
+    info
 }
 
 /// Answers a create of a review resource.
@@ -118,6 +126,9 @@ pub async fn create(
                             .map(String::from)
                             .collect()
                     })
+                    .unwrap_or_default(),
+                uid: str_of(spec, "/uid").to_string(),
+                extra: serde_json::from_value(spec.get("extra").cloned().unwrap_or_default())
                     .unwrap_or_default(),
             };
             if subject.name.is_empty() && subject.groups.is_empty() {

@@ -91,6 +91,7 @@ mod tests {
         let alice = User {
             name: "alice".into(),
             groups: vec!["devs".into(), "system:authenticated".into()],
+            ..User::default()
         };
         set_requester(&mut csr, Some(&alice));
         assert_eq!(csr["spec"]["username"], "alice");
