@@ -28,6 +28,8 @@ spec:
     storage: true
     subresources:
       status: {{}}
+    selectableFields:
+    - jsonPath: .spec.size
     additionalPrinterColumns:
     - name: Spec
       type: string
@@ -138,6 +140,21 @@ fn schema_defaults_validation_and_printer_columns() {
             &[&["good", "*/5 * * * *", "2", "{age}"]],
         );
     }
+
+    // selectableFields serve field selectors; other fields are refused
+    ns.k(&[
+        "get",
+        "crontabs",
+        "--field-selector",
+        "spec.size=small",
+        "-o",
+        "name",
+    ])
+    .ok_exactly(&format!("crontab.{group}/good"));
+    let none = ns.k(&["get", "crontabs", "--field-selector", "spec.size=large"]);
+    assert_eq!(none.ok(), "");
+    ns.k(&["get", "crontabs", "--field-selector", "spec.image=busybox"])
+        .fails_with("field label not supported: spec.image");
 
     // wrong type, enum, minimum, pattern, required and a CEL rule, each with upstream's
     // message; a type, enum or required error keeps the CEL rules from running
