@@ -6,6 +6,7 @@ pub mod duration;
 pub mod fields;
 pub mod labels;
 pub mod names;
+pub mod quantity;
 pub mod resource;
 pub mod status;
 

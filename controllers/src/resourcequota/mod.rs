@@ -7,10 +7,10 @@
 //! the compute and storage resources admission does not. A quota is synced when it is
 //! created or changed, when an object it tracks changes or is deleted in its namespace,
 //! and every `--resource-quota-sync-period`. What each object charges lives in
-//! [`usage`] and [`pods`]; quantity arithmetic and printing in [`quantity`].
+//! [`usage`] and [`pods`]; quantity arithmetic and printing in `machinery::quantity`.
 
 pub mod pods;
-pub mod quantity;
+pub use machinery::quantity;
 pub mod usage;
 
 use std::collections::BTreeMap;

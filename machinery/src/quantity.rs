@@ -170,6 +170,12 @@ impl Quantity {
         Some(Self { nanos, format })
     }
 
+    /// The exact amount in nano-units (added for the LimitRanger, whose constraints
+    /// compare and divide amounts exactly).
+    pub fn nanos(&self) -> i128 {
+        self.nanos
+    }
+
     pub fn is_zero(&self) -> bool {
         self.nanos == 0
     }
