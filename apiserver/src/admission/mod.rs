@@ -1,14 +1,19 @@
-//! Built-in mutating admission that every upstream cluster runs on pod creation:
-//! ServiceAccount (the `default` account's name), Priority (`spec.priority` from the
-//! PriorityClass) and DefaultTolerationSeconds (tolerate not-ready/unreachable nodes for
-//! 300s). The service-account token volume and the validating plugins come with the
-//! security issue.
+//! Built-in admission, in upstream's plugin order. Mutating, on pod creation: LimitRanger
+//! (container resource defaults), ServiceAccount (the `default` account's name), Priority
+//! (`spec.priority` from the PriorityClass) and DefaultTolerationSeconds (tolerate
+//! not-ready/unreachable nodes for 300s). Validating, on every write: LimitRanger
+//! (bounds) and PodSecurity. NamespaceLifecycle and ResourceQuota live beside the
+//! generic write path (`rest/write.rs`, `quota.rs`).
+
+mod limitranger;
+mod podsecurity;
 
 use machinery::ApiError;
 use machinery::resource::ResourceInfo;
 use serde_json::{Value, json};
 
 use crate::rest::Rest;
+use crate::webhooks::Attributes;
 
 /// Priorities of the built-in system classes.
 const SYSTEM_CLASSES: &[(&str, i64)] = &[
@@ -19,14 +24,33 @@ const SYSTEM_CLASSES: &[(&str, i64)] = &[
 const DEFAULT_TOLERATION_SECONDS: i64 = 300;
 
 /// Applies the mutating plugins to a new object.
-pub fn admit_create(rest: &Rest, res: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
+pub fn admit_create(
+    rest: &Rest,
+    res: &ResourceInfo,
+    ns: &str,
+    obj: &mut Value,
+) -> Result<(), ApiError> {
     if !(res.group.is_empty() && res.plural == "pods") {
         return Ok(());
     }
+    limitranger::default(rest, res, ns, obj);
     service_account(obj);
     priority(rest, obj)?;
     default_tolerations(obj);
     Ok(())
+}
+
+/// The validating built-in plugins, after the mutating webhooks and before the validating
+/// ones (`res` is the storage version's entry); returns the warnings for the client.
+pub fn validate(
+    rest: &Rest,
+    a: &Attributes<'_>,
+    res: &ResourceInfo,
+    obj: &Value,
+    old: Option<&Value>,
+) -> Result<Vec<String>, ApiError> {
+    limitranger::validate(rest, res, a.sub, a.namespace, a.name, obj, old)?;
+    podsecurity::validate(rest, a, res, obj, old)
 }
 
 fn service_account(pod: &mut Value) {

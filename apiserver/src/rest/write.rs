@@ -339,7 +339,7 @@ impl Rest {
         );
         let mut warnings = field_warnings;
         admit_namespace(self, res, ns, meta_str(&obj, "name"), true)?;
-        crate::admission::admit_create(self, &storage_res, &mut obj)?;
+        crate::admission::admit_create(self, &storage_res, ns, &mut obj)?;
         let name = meta_str(&obj, "name").to_string();
         let attrs = Attributes {
             res,
@@ -369,6 +369,13 @@ impl Rest {
             self.authorizer
                 .check_rbac_write(opts.user.as_ref(), &res.plural, ns, &obj, None)?;
         }
+        warnings.extend(crate::admission::validate(
+            self,
+            &attrs,
+            &storage_res,
+            &obj,
+            None,
+        )?);
         warnings.extend(self.validate_stored(&attrs, &obj, None).await?);
         let name = meta_str(&obj, "name").to_string();
         let k = key(res, ns, &name);
@@ -550,6 +557,13 @@ impl Rest {
                 Some(current),
             )?;
         }
+        warnings.extend(crate::admission::validate(
+            self,
+            &attrs,
+            &storage_res,
+            &new,
+            Some(current),
+        )?);
         warnings.extend(self.validate_stored(&attrs, &new, Some(current)).await?);
         let alloc = self
             .admit_service_update(&storage_res, current, &mut new, opts.dry_run)
