@@ -10,6 +10,7 @@ use clap::Parser;
 
 mod admission;
 mod aggregator;
+mod auditing;
 mod authn;
 mod authz;
 mod bootstrap;
@@ -131,6 +132,25 @@ struct Flags {
     /// List of request header prefixes to inspect. X-Remote-Extra- is suggested.
     #[arg(long, value_delimiter = ',')]
     requestheader_extra_headers_prefix: Vec<String>,
+    /// Path to the file that defines the audit policy configuration.
+    #[arg(long)]
+    audit_policy_file: Option<PathBuf>,
+    /// If set, all requests coming to the apiserver will be logged to this file. '-'
+    /// means standard out.
+    #[arg(long)]
+    audit_log_path: Option<PathBuf>,
+    /// The maximum number of days to retain old audit log files.
+    #[arg(long, default_value_t = 0)]
+    audit_log_maxage: u32,
+    /// The maximum number of old audit log files to retain.
+    #[arg(long, default_value_t = 0)]
+    audit_log_maxbackup: u32,
+    /// The maximum size in megabytes of the audit log file before it gets rotated.
+    #[arg(long, default_value_t = 0)]
+    audit_log_maxsize: u32,
+    /// Format of saved audits: "json" (one event per line).
+    #[arg(long, default_value = "json")]
+    audit_log_format: String,
     /// Client certificate the aggregator presents to aggregated API servers (with
     /// --proxy-client-key-file).
     #[arg(long)]
@@ -248,12 +268,20 @@ async fn main() -> Result<()> {
     if let Some(t) = &token_issuer {
         authenticator = authenticator.with_service_accounts(t.clone(), rest.store.clone());
     }
-    let state = Arc::new(server::AppState::new(
-        rest.clone(),
-        config,
-        authenticator,
-        token_issuer,
-    ));
+    let auditor = auditing::Auditor::new(&auditing::Flags {
+        policy_file: flags.audit_policy_file.clone(),
+        log: audit::LogOptions {
+            path: flags.audit_log_path.clone().unwrap_or_default(),
+            max_age_days: flags.audit_log_maxage,
+            max_backups: flags.audit_log_maxbackup,
+            max_size_mb: flags.audit_log_maxsize,
+            format: flags.audit_log_format.clone(),
+            ..Default::default()
+        },
+    })?;
+    let mut state = server::AppState::new(rest.clone(), config, authenticator, token_issuer);
+    state.auditor = auditor;
+    let state = Arc::new(state);
     bootstrap::ensure(&rest, &flags.advertise_address, flags.secure_port)
         .await
         .context("creating the bootstrap objects")?;

@@ -45,6 +45,8 @@ pub struct Peer {
     /// Set when the certificate chains to `--requestheader-client-ca-file` with an allowed
     /// CN: the request headers then name the user.
     pub front_proxy: bool,
+    /// The client's address, for the audit log's sourceIPs.
+    pub addr: Option<std::net::SocketAddr>,
 }
 
 /// The client-certificate verifiers of both CAs, used after the handshake.
@@ -111,6 +113,7 @@ impl Verifiers {
         let Some((end, intermediates)) = chain.and_then(|c| c.split_first()) else {
             return Peer::default();
         };
+        // (the caller fills in the address)
         let now = UnixTime::now();
         let verified = |v: &Option<Arc<dyn ClientCertVerifier>>| {
             v.as_ref()
@@ -125,6 +128,7 @@ impl Verifiers {
         Peer {
             cert_user,
             front_proxy,
+            addr: None,
         }
     }
 

@@ -40,6 +40,8 @@ pub struct AppState {
     pub token_issuer: Option<Arc<crate::serviceaccount::TokenIssuer>>,
     pub config: Config,
     pub metrics: Metrics,
+    /// The audit log, when --audit-policy-file and --audit-log-path are set.
+    pub auditor: Option<Arc<crate::auditing::Auditor>>,
     /// Set once the bootstrap objects (namespaces, `kubernetes` service) exist.
     pub bootstrapped: AtomicBool,
     /// The rendered documents and the registry generation they were rendered at.
@@ -71,6 +73,7 @@ impl AppState {
             token_issuer,
             config,
             metrics: Metrics::default(),
+            auditor: None,
             bootstrapped: AtomicBool::new(false),
             openapi: RwLock::new(None),
         }
@@ -202,7 +205,10 @@ pub async fn serve(
                     return;
                 }
             };
-            let peer = verifiers.peer(tls.get_ref().1.peer_certificates());
+            let peer = crate::requestheader::Peer {
+                addr: Some(peer_addr),
+                ..verifiers.peer(tls.get_ref().1.peer_certificates())
+            };
             let svc = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(peer.clone());

@@ -124,7 +124,8 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Respons
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     // as upstream's union authenticator: the front proxy's headers first, then the
     // client certificate, tokens and anonymous
     let proxied = peer
@@ -133,30 +134,81 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Respons
             crate::requestheader::user_from_headers(&state.config.requestheader, req.headers())
         })
         .flatten();
+    let audit_id = audit::audit_id_from_header(
+        req.headers()
+            .get(audit::HEADER_AUDIT_ID)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let mut resp = authenticated(&state, proxied, &peer, authorization, &audit_id, req).await;
+    crate::auditing::set_audit_id(&mut resp, &audit_id);
+    resp
+}
+
+/// The request once its credentials are read: authentication, audit, impersonation,
+/// authorization, then the handlers.
+async fn authenticated(
+    state: &Arc<AppState>,
+    proxied: Option<User>,
+    peer: &crate::requestheader::Peer,
+    authorization: Option<String>,
+    audit_id: &str,
+    req: Request,
+) -> Response {
     let user = match proxied.map(Ok).unwrap_or_else(|| {
         state
             .authenticator
-            .authenticate(peer.cert_user.as_ref(), authorization)
+            .authenticate(peer.cert_user.as_ref(), authorization.as_deref())
     }) {
-        Ok(u) => u,
-        Err(e) => return error_response(&e, Accept::JSON),
-    };
-    let user = match crate::impersonation::impersonate(&state.rest.authorizer, user, req.headers())
-    {
         Ok(u) => u,
         Err(e) => return error_response(&e, Accept::JSON),
     };
     let query = Query::parse(req.uri().query());
     let info = request_info::parse(req.method(), req.uri().path(), query.flag("watch"));
+    let mut audit = state
+        .auditor
+        .as_ref()
+        .and_then(|a| a.begin(&user, &info, &req, audit_id));
+    let requester = user.clone();
+    let user = match crate::impersonation::impersonate(&state.rest.authorizer, user, req.headers())
+    {
+        Ok(u) => u,
+        Err(e) => {
+            let resp = error_response(&e, Accept::JSON);
+            return match audit {
+                Some(a) => a.finish(resp, false).await,
+                None => resp,
+            };
+        }
+    };
+    let allowed = state.rest.authorizer.authorize(&user, &info);
+    let req = match audit.as_mut() {
+        Some(a) => {
+            a.impersonated(&requester, &user);
+            a.authorized(allowed.is_ok());
+            a.capture_request(req).await
+        }
+        None => req,
+    };
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let resp = dispatch(&state, user, info.clone(), query, req).await;
+    let long_running = info.verb == "watch"
+        || matches!(
+            info.subresource.as_str(),
+            "exec" | "attach" | "portforward" | "proxy" | "log"
+        );
+    let resp = match allowed {
+        Ok(()) => dispatch(state, user, info.clone(), query, req).await,
+        Err(e) => error_response(&e, Accept::JSON),
+    };
     state
         .metrics
         .observe(&info, resp.status().as_u16(), started.elapsed());
     tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
-    resp
+    match audit {
+        Some(a) => a.finish(resp, long_running).await,
+        None => resp,
+    }
 }
 
 async fn dispatch(
@@ -171,9 +223,6 @@ async fn dispatch(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if let Err(e) = state.rest.authorizer.authorize(&user, &info) {
-        return error_response(&e, Accept::JSON);
-    }
     let req = match crate::aggregator::proxy(&state.rest, &user, req).await {
         Ok(proxied) => return proxied,
         Err(req) => req,
