@@ -1,7 +1,7 @@
 //! Authentication: who is asking. x509 client certificates (verified by the TLS layer
 //! against `--client-ca-file`: CN is the user, O the groups), static bearer tokens
-//! (`--token-auth-file`), then anonymous requests (`--anonymous-auth`), first success
-//! wins as upstream's union authenticator. Every authenticated user is also in
+//! (`--token-auth-file`), bootstrap tokens, service-account tokens, then anonymous
+//! requests (`--anonymous-auth`), first success wins as upstream's union authenticator. Every authenticated user is also in
 //! `system:authenticated`. Tokens never reach the logs.
 
 use std::collections::{BTreeMap, HashMap};
@@ -71,6 +71,8 @@ pub struct Authenticator {
         std::sync::Arc<crate::serviceaccount::TokenIssuer>,
         crate::storage::Store,
     )>,
+    /// Bootstrap tokens (`--enable-bootstrap-token-auth`), checked against their Secrets.
+    bootstrap: Option<crate::storage::Store>,
 }
 
 /// Parses upstream's static token file: `token,user,uid[,"group1,group2"]` per line.
@@ -143,7 +145,14 @@ impl Authenticator {
             tokens,
             anonymous,
             service_accounts: None,
+            bootstrap: None,
         }
+    }
+
+    /// Also accepts bootstrap tokens whose Secrets `store` holds.
+    pub fn with_bootstrap_tokens(mut self, store: crate::storage::Store) -> Self {
+        self.bootstrap = Some(store);
+        self
     }
 
     /// Also accepts service-account tokens `issuer` verifies.
@@ -159,6 +168,11 @@ impl Authenticator {
     fn token_user(&self, token: &str) -> Option<User> {
         if let Some(u) = self.tokens.get(token) {
             return Some(u.clone());
+        }
+        if let Some(store) = &self.bootstrap
+            && let Some(u) = crate::bootstraptoken::authenticate(store, token)
+        {
+            return Some(u);
         }
         let (issuer, store) = self.service_accounts.as_ref()?;
         let claims = issuer.verify(token)?;

@@ -14,6 +14,7 @@ mod auditing;
 mod authn;
 mod authz;
 mod bootstrap;
+mod bootstraptoken;
 mod conversion;
 mod crd;
 mod fieldmanager;
@@ -94,6 +95,10 @@ struct Flags {
     /// system:unauthenticated).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     anonymous_auth: bool,
+    /// Enable to allow secrets of type 'bootstrap.kubernetes.io/token' in the 'kube-system'
+    /// namespace to be used for TLS bootstrapping authentication.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    enable_bootstrap_token_auth: bool,
     /// Identifier of the service account token issuer (the `iss` claim).
     #[arg(long)]
     service_account_issuer: Option<String>,
@@ -132,6 +137,12 @@ struct Flags {
     /// List of request header prefixes to inspect. X-Remote-Extra- is suggested.
     #[arg(long, value_delimiter = ',')]
     requestheader_extra_headers_prefix: Vec<String>,
+    /// Admission plugins to enable in addition to the default ones (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    enable_admission_plugins: Vec<String>,
+    /// Admission plugins to disable, even if in the default set (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    disable_admission_plugins: Vec<String>,
     /// Path to the file that defines the audit policy configuration.
     #[arg(long)]
     audit_policy_file: Option<PathBuf>,
@@ -231,6 +242,14 @@ async fn main() -> Result<()> {
         crds: Default::default(),
         webhooks: Default::default(),
         aggregator: Arc::new(aggregator::Aggregator::new(proxy_identity(&flags)?)),
+        plugins: Arc::new(
+            admission::plugins::Plugins::from_flags(
+                &flags.enable_admission_plugins,
+                &flags.disable_admission_plugins,
+            )
+            .map_err(anyhow::Error::msg)
+            .context("invalid --enable-admission-plugins or --disable-admission-plugins")?,
+        ),
     };
     bootstrap::restore_allocations(&rest);
     tokio::spawn(rest::follow_claims(rest.clone()));
@@ -267,6 +286,9 @@ async fn main() -> Result<()> {
     };
     if let Some(t) = &token_issuer {
         authenticator = authenticator.with_service_accounts(t.clone(), rest.store.clone());
+    }
+    if flags.enable_bootstrap_token_auth {
+        authenticator = authenticator.with_bootstrap_tokens(rest.store.clone());
     }
     let auditor = auditing::Auditor::new(&auditing::Flags {
         policy_file: flags.audit_policy_file.clone(),

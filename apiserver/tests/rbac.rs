@@ -281,3 +281,58 @@ async fn token_review_uses_the_request_authenticators() {
             .is_none_or(|a| a == false)
     );
 }
+
+#[tokio::test]
+async fn bootstrap_tokens_authenticate_while_their_secret_allows() {
+    let server = common::TestServer::start_with(&[
+        "--authorization-mode=RBAC",
+        "--enable-bootstrap-token-auth",
+        "--anonymous-auth=false",
+    ]);
+    let admin = server.client().await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(admin, "kube-system");
+    let secret = |id: &str, expiration: &str| -> k8s_openapi::api::core::v1::Secret {
+        let mut data = json!({
+            "token-id": id, "token-secret": "0123456789abcdef",
+            "usage-bootstrap-authentication": "true",
+            "auth-extra-groups": "system:bootstrappers:kubeadm:default-node-token",
+        });
+        if !expiration.is_empty() {
+            data["expiration"] = json!(expiration);
+        }
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("bootstrap-token-{id}")},
+            "type": "bootstrap.kubernetes.io/token", "stringData": data,
+        }))
+        .expect("secret")
+    };
+    let pp = PostParams::default();
+    secrets
+        .create(&pp, &secret("abcdef", ""))
+        .await
+        .expect("token");
+    secrets
+        .create(&pp, &secret("expird", "2020-01-01T00:00:00Z"))
+        .await
+        .expect("expired token");
+
+    let joiner = server.client_with_token("abcdef.0123456789abcdef").await;
+    assert_eq!(
+        whoami(&joiner, None).await,
+        Ok("system:bootstrap:abcdef".to_string())
+    );
+    for bad in [
+        "abcdef.0123456789abcdee",
+        "expird.0123456789abcdef",
+        "nosuch.0123456789abcdef",
+    ] {
+        let c = server.client_with_token(bad).await;
+        assert_eq!(whoami(&c, None).await.map_err(|e| e.0), Err(401), "{bad}");
+    }
+    // deleting the secret revokes the token
+    secrets
+        .delete("bootstrap-token-abcdef", &Default::default())
+        .await
+        .expect("delete");
+    assert_eq!(whoami(&joiner, None).await.map_err(|e| e.0), Err(401));
+}

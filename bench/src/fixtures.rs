@@ -104,8 +104,25 @@ pub async fn create_namespace(conn: &Conn, name: &str) -> Result<()> {
     );
     conn.send_ok(&op)
         .await
-        .map(drop)
-        .map_err(|e| anyhow!("cannot create namespace {name}: {e:#}"))
+        .map_err(|e| anyhow!("cannot create namespace {name}: {e:#}"))?;
+    // pods need the `default` ServiceAccount (ServiceAccount admission); without a
+    // controller-manager nobody else creates it. A 409 means the controller was first.
+    let body =
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
+    let op = Op::with_body(
+        Method::POST,
+        format!("/api/v1/namespaces/{name}/serviceaccounts"),
+        JSON,
+        Bytes::from(body.to_string()),
+    );
+    let reply = conn.send(&op).await?;
+    if !reply.status.is_success() && reply.status != StatusCode::CONFLICT {
+        return Err(anyhow!(
+            "cannot create the default ServiceAccount of {name}: {}",
+            describe_failure(&reply)
+        ));
+    }
+    Ok(())
 }
 
 /// Deletes every object of `resource` in `ns` with one deletecollection, returning how

@@ -126,6 +126,16 @@ fn pki() -> Pki {
     }
 }
 
+/// As upstream's integration test framework: without a controller-manager there is no
+/// `default` ServiceAccount and nothing lifts the not-ready taint of new nodes, so those
+/// two plugins are off unless a test chooses the admission plugins itself.
+fn default_admission(extra: &[String]) -> Vec<String> {
+    if extra.iter().any(|a| a.contains("-admission-plugins")) {
+        return Vec::new();
+    }
+    vec!["--disable-admission-plugins=ServiceAccount,TaintNodesByCondition".into()]
+}
+
 /// Starts kube-apiserver over the certificates and data in `dir`.
 fn spawn(bin: &Path, dir: &Path, port: u16, extra: &[String], log: std::fs::File) -> Child {
     let path = |n: &str| -> PathBuf { dir.join(n) };
@@ -139,6 +149,7 @@ fn spawn(bin: &Path, dir: &Path, port: u16, extra: &[String], log: std::fs::File
         ))
         .arg(format!("--client-ca-file={}", path("ca.crt").display()))
         .arg(format!("--data-dir={}", path("data").display()))
+        .args(default_admission(extra))
         .args(extra)
         .stdout(Stdio::null())
         .stderr(log)

@@ -1,12 +1,18 @@
-//! Built-in admission, in upstream's plugin order. Mutating, on pod creation: LimitRanger
-//! (container resource defaults), ServiceAccount (the `default` account's name), Priority
-//! (`spec.priority` from the PriorityClass) and DefaultTolerationSeconds (tolerate
-//! not-ready/unreachable nodes for 300s). Validating, on every write: LimitRanger
-//! (bounds) and PodSecurity. NamespaceLifecycle and ResourceQuota live beside the
-//! generic write path (`rest/write.rs`, `quota.rs`).
+//! Built-in admission, in upstream's plugin order, each plugin on unless
+//! `--disable-admission-plugins` names it ([`plugins`]). Mutating, on create: LimitRanger
+//! (container resource defaults), ServiceAccount (the account, its token volume),
+//! TaintNodesByCondition (new nodes start not-ready), Priority (`spec.priority` from the
+//! PriorityClass), DefaultTolerationSeconds (tolerate not-ready/unreachable nodes for
+//! 300s), DefaultStorageClass. Validating, on every write: LimitRanger (bounds) and
+//! PodSecurity. NamespaceLifecycle and ResourceQuota live beside the generic write path
+//! (`rest/write.rs`, `quota.rs`).
 
+mod defaultstorageclass;
 mod limitranger;
+pub mod plugins;
 mod podsecurity;
+mod serviceaccount;
+mod taintnodes;
 
 use machinery::ApiError;
 use machinery::resource::ResourceInfo;
@@ -24,19 +30,37 @@ const SYSTEM_CLASSES: &[(&str, i64)] = &[
 const DEFAULT_TOLERATION_SECONDS: i64 = 300;
 
 /// Applies the mutating plugins to a new object.
-pub fn admit_create(
+pub async fn admit_create(
     rest: &Rest,
     res: &ResourceInfo,
     ns: &str,
     obj: &mut Value,
 ) -> Result<(), ApiError> {
-    if !(res.group.is_empty() && res.plural == "pods") {
+    if !res.group.is_empty() {
         return Ok(());
     }
-    limitranger::default(rest, res, ns, obj);
-    service_account(obj);
-    priority(rest, obj)?;
-    default_tolerations(obj);
+    let on = |name: &str| rest.plugins.on(name);
+    match res.plural.as_str() {
+        "pods" => {
+            if on("LimitRanger") {
+                limitranger::default(rest, res, ns, obj);
+            }
+            if on("ServiceAccount") {
+                serviceaccount::admit(rest, ns, obj).await?;
+            }
+            if on("Priority") {
+                priority(rest, obj)?;
+            }
+            if on("DefaultTolerationSeconds") {
+                default_tolerations(obj);
+            }
+        }
+        "nodes" if on("TaintNodesByCondition") => taintnodes::admit(obj),
+        "persistentvolumeclaims" if on("DefaultStorageClass") => {
+            defaultstorageclass::admit(rest, obj)
+        }
+        _ => {}
+    }
     Ok(())
 }
 
@@ -49,20 +73,13 @@ pub fn validate(
     obj: &Value,
     old: Option<&Value>,
 ) -> Result<Vec<String>, ApiError> {
-    limitranger::validate(rest, res, a.sub, a.namespace, a.name, obj, old)?;
+    if rest.plugins.on("LimitRanger") {
+        limitranger::validate(rest, res, a.sub, a.namespace, a.name, obj, old)?;
+    }
+    if !rest.plugins.on("PodSecurity") {
+        return Ok(Vec::new());
+    }
     podsecurity::validate(rest, a, res, obj, old)
-}
-
-fn service_account(pod: &mut Value) {
-    let name = pod
-        .pointer("/spec/serviceAccountName")
-        .or_else(|| pod.pointer("/spec/serviceAccount"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("default")
-        .to_string();
-    pod["spec"]["serviceAccountName"] = json!(name);
-    pod["spec"]["serviceAccount"] = json!(name);
 }
 
 fn priority(rest: &Rest, pod: &mut Value) -> Result<(), ApiError> {
@@ -163,13 +180,5 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(t[0]["tolerationSeconds"], 10);
         assert_eq!(t[1]["key"], "node.kubernetes.io/not-ready");
-    }
-
-    #[test]
-    fn service_account_defaults() {
-        let mut pod = json!({"spec": {}});
-        service_account(&mut pod);
-        assert_eq!(pod["spec"]["serviceAccountName"], "default");
-        assert_eq!(pod["spec"]["serviceAccount"], "default");
     }
 }

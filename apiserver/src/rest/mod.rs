@@ -21,7 +21,7 @@ pub use claims::follow_claims;
 pub use delete::{DeleteOptions, DeleteOutcome};
 pub use list::{ListOptions, ResourceVersionMatch, matches as matches_list, selectable};
 pub(crate) use write::rv_of;
-pub use write::{FieldValidation, WriteOptions, Written, now_rfc3339 as now};
+pub use write::{FieldValidation, WriteOptions, Written, generate_name, now_rfc3339 as now};
 
 /// The REST layer over one store and registry.
 #[derive(Clone)]
@@ -39,6 +39,8 @@ pub struct Rest {
     pub webhooks: Arc<webhook::Dispatcher>,
     /// The aggregation layer: Service-backed APIServices.
     pub aggregator: Arc<crate::aggregator::Aggregator>,
+    /// The enabled built-in admission plugins.
+    pub plugins: Arc<crate::admission::plugins::Plugins>,
 }
 
 /// The storage key of one object, in upstream's etcd layout.

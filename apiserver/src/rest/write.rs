@@ -127,7 +127,7 @@ fn check_namespace(res: &ResourceInfo, ns: &str, obj: &mut Value) -> Result<(), 
 }
 
 /// Upstream's generateName suffix: 5 characters from a vowel-free alphabet.
-fn generate_name(base: &str) -> String {
+pub fn generate_name(base: &str) -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let base = if base.len() > 58 { &base[..58] } else { base };
@@ -273,7 +273,7 @@ fn admit_namespace(
     name: &str,
     creating: bool,
 ) -> Result<(), ApiError> {
-    if !res.namespaced {
+    if !res.namespaced || !rest.plugins.on("NamespaceLifecycle") {
         return Ok(());
     }
     let Some(nsobj) = rest.namespace(ns) else {
@@ -339,7 +339,7 @@ impl Rest {
         );
         let mut warnings = field_warnings;
         admit_namespace(self, res, ns, meta_str(&obj, "name"), true)?;
-        crate::admission::admit_create(self, &storage_res, ns, &mut obj)?;
+        crate::admission::admit_create(self, &storage_res, ns, &mut obj).await?;
         let name = meta_str(&obj, "name").to_string();
         let attrs = Attributes {
             res,

@@ -1,0 +1,144 @@
+//! Built-in mutating admission through a real kube-apiserver with upstream's default
+//! plugins: ServiceAccount (the account must exist; the projected token volume; pull
+//! secrets), TaintNodesByCondition and DefaultStorageClass.
+
+use testenv as common;
+
+use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolumeClaim, Pod, ServiceAccount};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::Api;
+use kube::api::PostParams;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+fn obj<T: DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).expect("object")
+}
+
+fn pod(name: &str, extra: Value) -> Pod {
+    let mut p = json!({"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+    if let (Some(spec), Some(extra)) = (p["spec"].as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    obj(p)
+}
+
+#[tokio::test]
+async fn default_plugins_mutate_pods_nodes_and_claims() {
+    let server = common::TestServer::start_with(&["--enable-admission-plugins=ServiceAccount"]);
+    let client = server.client_without_retries().await;
+    let pp = PostParams::default();
+    Api::<Namespace>::all(client.clone())
+        .create(&pp, &obj(json!({"metadata": {"name": "sa"}})))
+        .await
+        .expect("namespace");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "sa");
+
+    // no default account yet: refused with upstream's message
+    let err = pods
+        .create(&pp, &pod("early", json!({})))
+        .await
+        .expect_err("no account");
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 403);
+            assert_eq!(
+                s.message,
+                "pods \"early\" is forbidden: error looking up service account sa/default: serviceaccount \"default\" not found"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "sa");
+    sas.create(&pp, &obj(json!({"metadata": {"name": "default"}})))
+        .await
+        .expect("default account");
+    let created = pods.create(&pp, &pod("p", json!({}))).await.expect("pod");
+    let spec = serde_json::to_value(created.spec).expect("spec");
+    assert_eq!(spec["serviceAccountName"], "default");
+    let volume = &spec["volumes"][0];
+    let name = volume["name"].as_str().expect("volume name");
+    assert!(name.starts_with("kube-api-access-"), "{name}");
+    assert_eq!(
+        volume["projected"],
+        json!({"defaultMode": 420, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+        ]})
+    );
+    assert_eq!(
+        spec["containers"][0]["volumeMounts"],
+        json!([{"name": name, "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}])
+    );
+
+    // an account that opts out of automounting, with pull secrets the pod inherits
+    sas.create(
+        &pp,
+        &obj(
+            json!({"metadata": {"name": "quiet"}, "automountServiceAccountToken": false,
+            "imagePullSecrets": [{"name": "registry"}]}),
+        ),
+    )
+    .await
+    .expect("account");
+    let created = pods
+        .create(&pp, &pod("q", json!({"serviceAccountName": "quiet"})))
+        .await
+        .expect("pod");
+    let spec = serde_json::to_value(created.spec).expect("spec");
+    assert!(spec.get("volumes").is_none(), "{spec}");
+    assert_eq!(spec["imagePullSecrets"], json!([{"name": "registry"}]));
+    let err = pods
+        .create(&pp, &pod("x", json!({"serviceAccountName": "nobody"})))
+        .await
+        .expect_err("unknown account");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 403),
+        "{err:?}"
+    );
+
+    // new nodes start not-ready
+    let node = Api::<Node>::all(client.clone())
+        .create(&pp, &obj(json!({"metadata": {"name": "n1"}})))
+        .await
+        .expect("node");
+    assert_eq!(
+        serde_json::to_value(node.spec.and_then(|s| s.taints)).expect("taints"),
+        json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}])
+    );
+
+    // claims without a class get the default one; "" stays no class
+    Api::<StorageClass>::all(client.clone())
+        .create(
+            &pp,
+            &obj(json!({"metadata": {"name": "standard", "annotations": {
+                "storageclass.kubernetes.io/is-default-class": "true"}},
+                "provisioner": "example.com/none"})),
+        )
+        .await
+        .expect("storage class");
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "sa");
+    let claim = |name: &str, class: Option<&str>| {
+        let mut c = json!({"metadata": {"name": name}, "spec": {"accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}}}});
+        if let Some(class) = class {
+            c["spec"]["storageClassName"] = json!(class);
+        }
+        obj::<PersistentVolumeClaim>(c)
+    };
+    let c = pvcs.create(&pp, &claim("a", None)).await.expect("claim");
+    assert_eq!(
+        c.spec.and_then(|s| s.storage_class_name).as_deref(),
+        Some("standard")
+    );
+    let c = pvcs
+        .create(&pp, &claim("b", Some("")))
+        .await
+        .expect("claim");
+    assert_eq!(
+        c.spec.and_then(|s| s.storage_class_name).as_deref(),
+        Some("")
+    );
+}
