@@ -48,10 +48,19 @@ struct Backend {
     tls: Arc<rustls::ClientConfig>,
 }
 
+/// An aggregated server's own OpenAPI documents for one group/version.
+#[derive(Clone, Default)]
+pub struct OpenApiDocs {
+    pub v3: Option<Value>,
+    pub v2: Option<Value>,
+}
+
 /// The aggregator's state: which group/versions are proxied, and to where.
 #[derive(Default)]
 pub struct Aggregator {
     backends: RwLock<HashMap<(String, String), Arc<Backend>>>,
+    /// The OpenAPI documents of available backends, by (group, version).
+    openapi: RwLock<HashMap<(String, String), OpenApiDocs>>,
     /// Registry entries added for available backends.
     added: RwLock<HashSet<(String, String, String)>>,
     identity: Option<ProxyIdentity>,
@@ -63,6 +72,16 @@ impl Aggregator {
             identity,
             ..Default::default()
         }
+    }
+
+    /// The OpenAPI documents of the available backends, by (group, version).
+    pub fn openapi_docs(&self) -> Vec<((String, String), OpenApiDocs)> {
+        self.openapi
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// The backend a request path (`/apis/<group>/<version>/...`) goes to, if any.
@@ -284,7 +303,27 @@ async fn discover(
     group: &str,
     version: &str,
 ) -> Result<Value, String> {
-    let path = format!("/apis/{group}/{version}");
+    get_json(rest, backend, &format!("/apis/{group}/{version}")).await
+}
+
+/// The backend's OpenAPI documents for its group/version (v3 document, v2 spec), when it
+/// serves them; merged into ours so `kubectl explain` and client-side validation see its
+/// types.
+async fn fetch_openapi(rest: &Rest, backend: &Backend, group: &str, version: &str) -> OpenApiDocs {
+    OpenApiDocs {
+        v3: get_json(
+            rest,
+            backend,
+            &format!("/openapi/v3/apis/{group}/{version}"),
+        )
+        .await
+        .ok(),
+        v2: get_json(rest, backend, "/openapi/v2").await.ok(),
+    }
+}
+
+/// GETs a JSON document from a backend.
+async fn get_json(rest: &Rest, backend: &Backend, path: &str) -> Result<Value, String> {
     let tls = connect(rest, backend).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
@@ -292,7 +331,7 @@ async fn discover(
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let req = http::Request::get(&path)
+    let req = http::Request::get(path)
         .header(
             http::header::HOST,
             format!("{}.{}.svc", backend.service, backend.namespace),
@@ -522,6 +561,12 @@ async fn check_all(rest: &Rest) {
                     } else {
                         match discover(rest, &backend, &group, &version).await {
                             Ok(list) => {
+                                let docs = fetch_openapi(rest, &backend, &group, &version).await;
+                                rest.aggregator
+                                    .openapi
+                                    .write()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .insert((group.clone(), version.clone()), docs);
                                 infos.extend(resources_of(&group, &version, &list));
                                 backends
                                     .insert((group.clone(), version.clone()), Arc::new(backend));
@@ -550,6 +595,11 @@ async fn check_all(rest: &Rest) {
                 .await;
         }
     }
+    rest.aggregator
+        .openapi
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|gv, _| backends.contains_key(gv));
     *rest
         .aggregator
         .backends

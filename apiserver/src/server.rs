@@ -97,8 +97,17 @@ impl AppState {
         }
         let resources = self.resources();
         let extra = self.rest.crds.definitions();
-        let v2 = openapi::v2_with(&resources, &extra);
-        let v3 = openapi::v3_documents(&resources, &extra);
+        let mut v2 = openapi::v2_with(&resources, &extra);
+        let mut v3 = openapi::v3_documents(&resources, &extra);
+        // aggregated servers' own documents for their group/versions
+        for ((group, version), docs) in self.rest.aggregator.openapi_docs() {
+            if let Some(doc) = docs.v3 {
+                v3.replace(&format!("apis/{group}/{version}"), doc);
+            }
+            if let Some(spec) = docs.v2 {
+                openapi::v2_merge(&mut v2, &spec, &format!("/apis/{group}/{version}/"));
+            }
+        }
         let docs = Arc::new(OpenApi {
             v2_json: to_bytes(&v2),
             v2_protobuf: Bytes::from(openapi::v2_protobuf(&v2)),

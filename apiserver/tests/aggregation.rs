@@ -33,7 +33,20 @@ fn metrics_api(req: &TestRequest) -> (u16, Value) {
         "timestamp": "2026-01-01T00:00:00Z", "window": "10s",
         "usage": {"cpu": "250m", "memory": "512Mi"},
     });
+    let schema = json!({"type": "object", "description": "NodeMetrics sets resource usage metrics of a node.",
+        "properties": {"window": {"type": "string"}}});
     match req.path.split('?').next().unwrap_or("") {
+        "/openapi/v3/apis/metrics.k8s.io/v1beta1" => (
+            200,
+            json!({"openapi": "3.0.0", "info": {"title": "metrics", "version": "v1beta1"}, "paths": {},
+                "components": {"schemas": {"io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics": schema}}}),
+        ),
+        "/openapi/v2" => (
+            200,
+            json!({"swagger": "2.0", "info": {"title": "metrics", "version": "v1beta1"},
+                "paths": {"/apis/metrics.k8s.io/v1beta1/nodes": {"get": {"operationId": "listMetricsV1beta1NodeMetrics"}}},
+                "definitions": {"io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics": schema}}),
+        ),
         "/apis/metrics.k8s.io/v1beta1/nodes/n1" => (200, n1),
         "/apis/metrics.k8s.io/v1beta1" => (
             200,
@@ -188,6 +201,28 @@ async fn an_aggregated_api_answers_through_the_server() {
     assert_eq!(proxied.header("x-remote-user"), vec!["kubernetes-admin"]);
     assert!(proxied.header("x-remote-group").contains(&"system:masters"));
     assert!(proxied.header("authorization").is_empty());
+
+    // its OpenAPI documents are merged into ours
+    let req = http::Request::get("/openapi/v3/apis/metrics.k8s.io/v1beta1")
+        .body(Vec::new())
+        .expect("request");
+    let v3: Value = client.request(req).await.expect("openapi v3");
+    assert_eq!(v3["info"]["title"], "metrics");
+    let req = http::Request::get("/openapi/v2")
+        .header("Accept", "application/json")
+        .body(Vec::new())
+        .expect("request");
+    let v2: Value = client.request(req).await.expect("openapi v2");
+    assert!(
+        v2["definitions"]
+            .get("io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics")
+            .is_some()
+    );
+    assert_eq!(
+        v2["paths"]["/apis/metrics.k8s.io/v1beta1/nodes"]["get"]["operationId"],
+        "listMetricsV1beta1NodeMetrics"
+    );
+    assert!(v2["paths"].get("/apis/apps/v1/deployments").is_some());
 
     // kubectl top node: node metrics from the aggregated API, capacity from the node
     let nodes: Api<Node> = Api::all(client.clone());

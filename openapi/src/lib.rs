@@ -81,6 +81,43 @@ pub struct V3Documents {
     pub documents: BTreeMap<String, Value>,
 }
 
+impl V3Documents {
+    /// Serves `doc` at `path` (an aggregated API server's own document for its
+    /// group/version), keeping the index hash in step.
+    pub fn replace(&mut self, path: &str, doc: Value) {
+        if let Some(paths) = self.index.get_mut("paths").and_then(Value::as_object_mut) {
+            paths.insert(path.to_string(), v3::index_entry(path, &doc));
+        }
+        self.documents.insert(path.to_string(), doc);
+    }
+}
+
+/// Merges an aggregated API server's Swagger 2.0 document into ours, as upstream's
+/// aggregator does: its paths under `prefix` (`/apis/<group>/<version>`) replace what we
+/// generated there, its definitions are added where we have none of that name.
+pub fn v2_merge(spec: &mut Value, other: &Value, prefix: &str) {
+    if let (Some(paths), Some(theirs)) = (
+        spec.get_mut("paths").and_then(Value::as_object_mut),
+        other.get("paths").and_then(Value::as_object),
+    ) {
+        paths.retain(|p, _| !p.starts_with(prefix));
+        for (p, v) in theirs.iter().filter(|(p, _)| p.starts_with(prefix)) {
+            paths.insert(p.clone(), v.clone());
+        }
+    }
+    if let Some(theirs) = other.get("definitions").and_then(Value::as_object) {
+        let defs = spec.as_object_mut().map(|s| {
+            s.entry("definitions")
+                .or_insert_with(|| Value::Object(Map::new()))
+        });
+        if let Some(defs) = defs.and_then(Value::as_object_mut) {
+            for (name, def) in theirs {
+                defs.entry(name.clone()).or_insert_with(|| def.clone());
+            }
+        }
+    }
+}
+
 /// [`v3_index`] and every document it lists, computed together; `extra_definitions` as for
 /// [`v2_with`].
 pub fn v3_documents(

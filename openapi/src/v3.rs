@@ -43,14 +43,16 @@ pub(crate) fn all(
         let Some(doc) = document(resources, extra, &path) else {
             continue;
         };
-        let hash = fnv1a_128(&serde_json::to_vec(&doc).unwrap_or_default());
-        paths.insert(
-            path.clone(),
-            json!({ "serverRelativeURL": format!("/openapi/v3/{path}?hash={hash:032X}") }),
-        );
+        paths.insert(path.clone(), index_entry(&path, &doc));
         documents.insert(path, doc);
     }
     (json!({ "paths": paths }), documents)
+}
+
+/// The index entry of one document: its URL with the hash of its content.
+pub(crate) fn index_entry(path: &str, doc: &Value) -> Value {
+    let hash = fnv1a_128(&serde_json::to_vec(doc).unwrap_or_default());
+    json!({ "serverRelativeURL": format!("/openapi/v3/{path}?hash={hash:032X}") })
 }
 
 /// FNV-1a, 128 bits: a stable content hash (not a security boundary; it only keys caches).
