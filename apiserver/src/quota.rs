@@ -99,10 +99,7 @@ impl Quotas {
     ) -> Result<Admitted, ApiError> {
         let quota_prefix = format!("/registry/resourcequotas/{ns}/");
         if !res.namespaced || ns.is_empty() || store.count(&quota_prefix) == 0 {
-            return Ok(Admitted {
-                _guard: None,
-                updates: Vec::new(),
-            });
+            return Ok(Admitted::none());
         }
         let lock = {
             let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
@@ -190,6 +187,14 @@ impl Quotas {
 }
 
 impl Admitted {
+    /// Nothing to record (no quota applies, or the plugin is off).
+    pub fn none() -> Self {
+        Admitted {
+            _guard: None,
+            updates: Vec::new(),
+        }
+    }
+
     /// Records the new usage in the quotas' status (after a successful create).
     pub async fn record(self, store: &Store) {
         for (key, status) in self.updates {

@@ -254,6 +254,9 @@ impl Rest {
         let Some(user) = a.user else {
             return Ok(Vec::new());
         };
+        if !self.plugins.on("MutatingAdmissionWebhook") {
+            return Ok(Vec::new());
+        }
         let configs = configurations(self, MUTATING);
         if configs.is_empty() {
             return Ok(Vec::new());
@@ -277,7 +280,7 @@ impl Rest {
         };
         let old = crate::conversion::to_version(old, a.res);
         let configs = configurations(self, MUTATING);
-        if !configs.is_empty() {
+        if !configs.is_empty() && self.plugins.on("MutatingAdmissionWebhook") {
             let mut req = request(a, user, None, Some(old.clone()));
             self.webhooks
                 .mutate(&configs, &mut req, &StoreResolver(self))
@@ -300,14 +303,14 @@ impl Rest {
         let req = request(a, user, obj.cloned(), old.cloned());
         let mut warnings = Vec::new();
         let bindings = configurations(self, BINDINGS);
-        if !bindings.is_empty() {
+        if !bindings.is_empty() && self.plugins.on("ValidatingAdmissionPolicy") {
             let policies = configurations(self, POLICIES);
             let outcome =
                 webhook::validate_policies(&policies, &bindings, &req, &StoreResolver(self))?;
             warnings.extend(outcome.warnings);
         }
         let configs = configurations(self, VALIDATING);
-        if !configs.is_empty() {
+        if !configs.is_empty() && self.plugins.on("ValidatingAdmissionWebhook") {
             let outcome = self
                 .webhooks
                 .validate(&configs, &req, &StoreResolver(self))

@@ -382,10 +382,13 @@ impl Rest {
         if self.store.get(&k).is_some() {
             return Err(ApiError::already_exists(&res.group, &res.plural, &name));
         }
-        let admitted = self
-            .quotas
-            .admit(&self.store, &storage_res, ns, &obj)
-            .await?;
+        let admitted = if self.plugins.on("ResourceQuota") {
+            self.quotas
+                .admit(&self.store, &storage_res, ns, &obj)
+                .await?
+        } else {
+            crate::quota::Admitted::none()
+        };
         let release = self
             .admit_service_create(&storage_res, &mut obj, opts.dry_run)
             .await?;
