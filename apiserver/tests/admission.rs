@@ -142,3 +142,100 @@ async fn default_plugins_mutate_pods_nodes_and_claims() {
         Some("")
     );
 }
+
+#[tokio::test]
+async fn node_restriction_keeps_kubelets_to_their_own_node() {
+    let server = common::TestServer::start_with(&[
+        "--enable-admission-plugins=NodeRestriction",
+        "--disable-admission-plugins=ServiceAccount",
+    ]);
+    let admin = server.client_without_retries().await;
+    let kubelet = server.client_as("system:node:n1", &["system:nodes"]).await;
+    let pp = PostParams::default();
+    let forbidden = |e: kube::Error| match e {
+        kube::Error::Api(s) if s.code == 403 => s.message,
+        other => panic!("{other:?}"),
+    };
+
+    let nodes: Api<Node> = Api::all(kubelet.clone());
+    nodes
+        .create(
+            &pp,
+            &obj(
+                json!({"metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "a"}}}),
+            ),
+        )
+        .await
+        .expect("own node");
+    let err = nodes
+        .create(&pp, &obj(json!({"metadata": {"name": "n2"}})))
+        .await
+        .expect_err("other node");
+    assert_eq!(
+        forbidden(err),
+        "nodes \"n2\" is forbidden: node \"n1\" is not allowed to modify node \"n2\""
+    );
+    let patch = |labels: Value| kube::api::Patch::Merge(json!({"metadata": {"labels": labels}}));
+    nodes
+        .patch(
+            "n1",
+            &Default::default(),
+            &patch(json!({"topology.kubernetes.io/zone": "b"})),
+        )
+        .await
+        .expect("kubelet label");
+    let err = nodes
+        .patch(
+            "n1",
+            &Default::default(),
+            &patch(json!({"node-role.kubernetes.io/control-plane": ""})),
+        )
+        .await
+        .expect_err("role label");
+    assert_eq!(
+        forbidden(err),
+        "nodes \"n1\" is forbidden: is not allowed to modify labels: node-role.kubernetes.io/control-plane"
+    );
+
+    // only mirror pods of its own
+    let pods: Api<Pod> = Api::namespaced(kubelet.clone(), "default");
+    let err = pods
+        .create(&pp, &pod("plain", json!({"nodeName": "n1"})))
+        .await
+        .expect_err("plain pod");
+    assert_eq!(
+        forbidden(err),
+        "pods \"plain\" is forbidden: pod does not have \"kubernetes.io/config.mirror\" annotation, node \"n1\" can only create mirror pods"
+    );
+
+    // pod status only for its own pods
+    Api::<Pod>::namespaced(admin.clone(), "default")
+        .create(&pp, &pod("elsewhere", json!({"nodeName": "n2"})))
+        .await
+        .expect("admin pod");
+    let status = kube::api::Patch::Merge(json!({"status": {"phase": "Running"}}));
+    let err = pods
+        .patch_status("elsewhere", &Default::default(), &status)
+        .await
+        .expect_err("other node's pod");
+    assert_eq!(
+        forbidden(err),
+        "pods \"elsewhere\" is forbidden: node \"n1\" can only update pod status for pods with spec.nodeName set to itself"
+    );
+
+    // its own lease only
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(kubelet.clone(), "kube-node-lease");
+    leases
+        .create(&pp, &obj(json!({"metadata": {"name": "n1"}})))
+        .await
+        .expect("own lease");
+    let err = leases
+        .create(&pp, &obj(json!({"metadata": {"name": "n2"}})))
+        .await
+        .expect_err("other lease");
+    assert_eq!(
+        forbidden(err),
+        "leases.coordination.k8s.io \"n2\" is forbidden: can only access node lease with the same name as the requesting node"
+    );
+}

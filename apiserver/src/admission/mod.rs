@@ -3,12 +3,13 @@
 //! (container resource defaults), ServiceAccount (the account, its token volume),
 //! TaintNodesByCondition (new nodes start not-ready), Priority (`spec.priority` from the
 //! PriorityClass), DefaultTolerationSeconds (tolerate not-ready/unreachable nodes for
-//! 300s), DefaultStorageClass. Validating, on every write: LimitRanger (bounds) and
-//! PodSecurity. NamespaceLifecycle and ResourceQuota live beside the generic write path
+//! 300s), DefaultStorageClass. Validating, on every write: LimitRanger (bounds),
+//! NodeRestriction (when enabled) and PodSecurity. NamespaceLifecycle and ResourceQuota live beside the generic write path
 //! (`rest/write.rs`, `quota.rs`).
 
 mod defaultstorageclass;
 mod limitranger;
+mod noderestriction;
 pub mod plugins;
 mod podsecurity;
 mod serviceaccount;
@@ -75,6 +76,9 @@ pub fn validate(
 ) -> Result<Vec<String>, ApiError> {
     if rest.plugins.on("LimitRanger") {
         limitranger::validate(rest, res, a.sub, a.namespace, a.name, obj, old)?;
+    }
+    if rest.plugins.on("NodeRestriction") {
+        noderestriction::validate(a, res, obj, old)?;
     }
     if !rest.plugins.on("PodSecurity") {
         return Ok(Vec::new());
