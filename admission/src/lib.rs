@@ -8,4 +8,5 @@
 //! admission chain, and turning messages into a `metav1.Status`.
 
 pub mod limitranger;
+pub mod quota;
 pub use machinery::quantity;

@@ -1,15 +1,17 @@
 //! ResourceQuota admission for object counts (`pods`, `services`, `configmaps`, `secrets`,
 //! `persistentvolumeclaims`, `replicationcontrollers`, `resourcequotas`,
-//! `services.nodeports`, `services.loadbalancers` and `count/<resource>[.<group>]`).
-//! Creates in a namespace with quotas are serialized, so concurrent creates can never
-//! exceed a quota; usage is counted from the store and recorded in the quota's
-//! `status.used`. Compute-resource quotas (`requests.cpu`, ...) and lowering usage when
-//! objects go are not done here yet (the resource quota controller's part is #6).
+//! `services.nodeports`, `services.loadbalancers` and `count/<resource>[.<group>]`) and
+//! pods' compute resources (`requests.cpu`, `limits.memory`, ..., from the `admission`
+//! crate's pod evaluator; pods must state what a quota tracks). Creates in a namespace
+//! with quotas are serialized, so concurrent creates can never exceed a quota; usage is
+//! counted from the store and recorded in the quota's `status.used`. Quota scopes and
+//! lowering usage when objects go are the resource quota controller's part.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use machinery::ApiError;
+use machinery::quantity::Quantity;
 use machinery::resource::ResourceInfo;
 use serde_json::{Value, json};
 
@@ -33,16 +35,16 @@ const SHORT_NAMES: &[&str] = &[
 ];
 
 /// The quota resource names one new object counts against, with how much.
-fn usage_of(res: &ResourceInfo, obj: &Value) -> Vec<(String, u64)> {
+fn usage_of(res: &ResourceInfo, obj: &Value) -> Vec<(String, Quantity)> {
     let mut out = Vec::new();
     let count = if res.group.is_empty() {
         format!("count/{}", res.plural)
     } else {
         format!("count/{}.{}", res.plural, res.group)
     };
-    out.push((count, 1));
+    out.push((count, Quantity::count(1)));
     if res.group.is_empty() && SHORT_NAMES.contains(&res.plural.as_str()) {
-        out.push((res.plural.clone(), 1));
+        out.push((res.plural.clone(), Quantity::count(1)));
     }
     if res.group.is_empty() && res.plural == "services" {
         let ty = obj
@@ -53,13 +55,16 @@ fn usage_of(res: &ResourceInfo, obj: &Value) -> Vec<(String, u64)> {
             .pointer("/spec/ports")
             .and_then(Value::as_array)
             .map(Vec::len)
-            .unwrap_or(0) as u64;
+            .unwrap_or(0) as i64;
         if matches!(ty, "NodePort" | "LoadBalancer") {
-            out.push(("services.nodeports".into(), ports));
+            out.push(("services.nodeports".into(), Quantity::count(ports)));
         }
         if ty == "LoadBalancer" {
-            out.push(("services.loadbalancers".into(), 1));
+            out.push(("services.loadbalancers".into(), Quantity::count(1)));
         }
+    }
+    if res.group.is_empty() && res.plural == "pods" {
+        out.extend(::admission::quota::pod_compute_usage(obj));
     }
     out
 }
@@ -72,11 +77,11 @@ fn counts(obj: &Value) -> bool {
     )
 }
 
-/// A plain count from a quantity string ("3", "10"); other forms are not counts.
-fn parse_count(v: &Value) -> Option<u64> {
+/// A quota's limit: a quantity as JSON carries it.
+fn parse_limit(v: &Value) -> Option<Quantity> {
     match v {
-        Value::String(s) => s.trim().parse().ok(),
-        Value::Number(n) => n.as_u64(),
+        Value::String(s) => Quantity::parse(s.trim()),
+        Value::Number(n) => Quantity::parse(&n.to_string()),
         _ => None,
     }
 }
@@ -111,23 +116,38 @@ impl Quotas {
         // the namespace's live objects of this resource, read once if any quota needs them
         let mut live_objects: Option<Vec<Arc<Value>>> = None;
         let mut updates = Vec::new();
-        let mut exceeded: Vec<(String, String, u64, u64, u64)> = Vec::new();
+        let mut exceeded: Vec<(String, String, Quantity, Quantity, Quantity)> = Vec::new();
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         for q in quotas {
             let Some(hard) = q.pointer("/spec/hard").and_then(Value::as_object) else {
                 continue;
             };
-            let relevant: Vec<&(String, u64)> = wanted
+            let qname = q
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if res.group.is_empty() && res.plural == "pods" {
+                let tracked: Vec<&str> = hard.keys().map(String::as_str).collect();
+                if let Some(why) = ::admission::quota::missing_compute(obj, &tracked) {
+                    return Err(ApiError::forbidden(
+                        &res.group,
+                        &res.plural,
+                        name,
+                        &format!("failed quota: {qname}: {why}"),
+                    ));
+                }
+            }
+            let relevant: Vec<&(String, Quantity)> = wanted
                 .iter()
                 .filter(|(n, _)| hard.contains_key(n))
                 .collect();
             if relevant.is_empty() {
                 continue;
             }
-            let qname = q
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
             let live = live_objects.get_or_insert_with(|| {
                 let (existing, _) = store.snapshot(&crate::rest::prefix(res, ns));
                 existing.into_iter().filter(|o| counts(o)).collect()
@@ -136,23 +156,24 @@ impl Quotas {
                 .pointer("/status/used")
                 .cloned()
                 .unwrap_or_else(|| json!({}));
-            for (name, amount) in relevant {
-                let Some(limit) = hard.get(name).and_then(parse_count) else {
+            for (resource, amount) in relevant {
+                let Some(limit) = hard.get(resource).and_then(parse_limit) else {
                     continue;
                 };
-                let current: u64 = match name.as_str() {
-                    "services.nodeports" | "services.loadbalancers" => live
-                        .iter()
-                        .flat_map(|o| usage_of(res, o))
-                        .filter(|(n, _)| n == name)
-                        .map(|(_, a)| a)
-                        .sum(),
-                    _ => live.len() as u64,
-                };
-                if current + amount > limit {
-                    exceeded.push((qname.clone(), name.clone(), *amount, current, limit));
+                let mut current = Quantity::zero();
+                for o in live.iter() {
+                    for (n, a) in usage_of(res, o) {
+                        if &n == resource {
+                            current.add(&a);
+                        }
+                    }
                 }
-                used[name.as_str()] = json!((current + amount).to_string());
+                let mut after = current;
+                after.add(amount);
+                if after > limit {
+                    exceeded.push((qname.clone(), resource.clone(), *amount, current, limit));
+                }
+                used[resource.as_str()] = json!(after.to_string());
             }
             let mut status = q.get("status").cloned().unwrap_or_else(|| json!({}));
             status["hard"] = Value::Object(hard.clone());
@@ -160,13 +181,12 @@ impl Quotas {
             updates.push((format!("{quota_prefix}{qname}"), status));
         }
         if let Some((qname, ..)) = exceeded.first() {
-            let of = |f: fn(&(String, String, u64, u64, u64)) -> String| {
+            let qname = qname.clone();
+            exceeded.retain(|e| e.0 == qname);
+            exceeded.sort_by(|a, b| a.1.cmp(&b.1));
+            let of = |f: fn(&(String, String, Quantity, Quantity, Quantity)) -> String| {
                 exceeded.iter().map(f).collect::<Vec<_>>().join(",")
             };
-            let name = obj
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("");
             return Err(ApiError::forbidden(
                 &res.group,
                 &res.plural,
@@ -230,13 +250,14 @@ mod tests {
             &svc,
             &json!({"spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 443}]}}),
         );
-        assert!(u.contains(&("services".into(), 1)));
-        assert!(u.contains(&("count/services".into(), 1)));
-        assert!(u.contains(&("services.nodeports".into(), 2)));
+        let one = Quantity::count(1);
+        assert!(u.contains(&("services".into(), one)));
+        assert!(u.contains(&("count/services".into(), one)));
+        assert!(u.contains(&("services.nodeports".into(), Quantity::count(2))));
         let deploy = r.get("apps", "v1", "deployments").expect("deployments");
         assert_eq!(
             usage_of(&deploy, &json!({})),
-            vec![("count/deployments.apps".to_string(), 1)]
+            vec![("count/deployments.apps".to_string(), Quantity::count(1))]
         );
         assert!(!counts(&json!({"status": {"phase": "Succeeded"}})));
     }

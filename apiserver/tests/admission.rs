@@ -239,3 +239,55 @@ async fn node_restriction_keeps_kubelets_to_their_own_node() {
         "leases.coordination.k8s.io \"n2\" is forbidden: can only access node lease with the same name as the requesting node"
     );
 }
+
+#[tokio::test]
+async fn compute_quotas_need_requests_and_hold() {
+    let server = common::TestServer::start();
+    let client = server.client_without_retries().await;
+    let pp = PostParams::default();
+    let quotas: Api<k8s_openapi::api::core::v1::ResourceQuota> =
+        Api::namespaced(client.clone(), "default");
+    quotas
+        .create(
+            &pp,
+            &obj(json!({"metadata": {"name": "compute"},
+                "spec": {"hard": {"requests.cpu": "1", "limits.memory": "1Gi"}}})),
+        )
+        .await
+        .expect("quota");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let sized = |name: &str, cpu: &str| {
+        obj::<Pod>(
+            json!({"metadata": {"name": name}, "spec": {"containers": [{"name": "app", "image": "nginx",
+            "resources": {"requests": {"cpu": cpu}, "limits": {"memory": "256Mi"}}}]}}),
+        )
+    };
+    let message = |e: kube::Error| match e {
+        kube::Error::Api(s) if s.code == 403 => s.message,
+        other => panic!("{other:?}"),
+    };
+    let err = pods
+        .create(&pp, &pod("bare", json!({})))
+        .await
+        .expect_err("no requests");
+    assert_eq!(
+        message(err),
+        "pods \"bare\" is forbidden: failed quota: compute: must specify limits.memory for: c; requests.cpu for: c"
+    );
+    pods.create(&pp, &sized("a", "600m")).await.expect("fits");
+    let err = pods
+        .create(&pp, &sized("b", "500m"))
+        .await
+        .expect_err("over quota");
+    assert_eq!(
+        message(err),
+        "pods \"b\" is forbidden: exceeded quota: compute, requested: requests.cpu=500m, used: requests.cpu=600m, limited: requests.cpu=1"
+    );
+    pods.create(&pp, &sized("c", "400m"))
+        .await
+        .expect("fits exactly");
+    let q = quotas.get("compute").await.expect("quota");
+    let used = q.status.and_then(|s| s.used).expect("used");
+    assert_eq!(used["requests.cpu"].0, "1");
+    assert_eq!(used["limits.memory"].0, "512Mi");
+}

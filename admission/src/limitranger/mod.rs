@@ -14,7 +14,7 @@
 
 mod constraints;
 mod defaults;
-mod resources;
+pub(crate) mod resources;
 #[cfg(test)]
 mod tests;
 
