@@ -115,6 +115,7 @@ impl Quotas {
         let (quotas, _) = store.snapshot(&quota_prefix);
         // the namespace's live objects of this resource, read once if any quota needs them
         let mut live_objects: Option<Vec<Arc<Value>>> = None;
+        let is_pod = res.group.is_empty() && res.plural == "pods";
         let mut updates = Vec::new();
         let mut exceeded: Vec<(String, String, Quantity, Quantity, Quantity)> = Vec::new();
         let name = obj
@@ -130,7 +131,18 @@ impl Quotas {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            if res.group.is_empty() && res.plural == "pods" {
+            // scoped quotas hold only the pods in their scopes
+            let in_scope = |o: &Value| {
+                if is_pod {
+                    ::admission::quota::pod_in_quota_scopes(&q, o)
+                } else {
+                    !::admission::quota::has_scopes(&q)
+                }
+            };
+            if !in_scope(obj) {
+                continue;
+            }
+            if is_pod {
                 let tracked: Vec<&str> = hard.keys().map(String::as_str).collect();
                 if let Some(why) = ::admission::quota::missing_compute(obj, &tracked) {
                     return Err(ApiError::forbidden(
@@ -161,7 +173,7 @@ impl Quotas {
                     continue;
                 };
                 let mut current = Quantity::zero();
-                for o in live.iter() {
+                for o in live.iter().filter(|o| in_scope(o)) {
                     for (n, a) in usage_of(res, o) {
                         if &n == resource {
                             current.add(&a);
