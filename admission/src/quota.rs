@@ -100,9 +100,14 @@ pub fn missing_compute(pod: &Value, hard: &[&str]) -> Option<String> {
     if missing.is_empty() {
         return None;
     }
+    // container names sorted and once each, as upstream's string sets print them
     let parts: Vec<String> = missing
-        .iter()
-        .map(|(name, cs)| format!("{name} for: {}", cs.join(",")))
+        .iter_mut()
+        .map(|(name, cs)| {
+            cs.sort();
+            cs.dedup();
+            format!("{name} for: {}", cs.join(","))
+        })
         .collect();
     Some(format!("must specify {}", parts.join("; ")))
 }
@@ -261,7 +266,7 @@ mod tests {
         assert_eq!(shown("limits.cpu").as_deref(), Some("1100m"));
         assert_eq!(
             missing_compute(&pod, &["requests.cpu", "limits.cpu", "pods"]).as_deref(),
-            Some("must specify limits.cpu for: init,b")
+            Some("must specify limits.cpu for: b,init")
         );
         assert_eq!(missing_compute(&pod, &["pods"]), None);
     }
