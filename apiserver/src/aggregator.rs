@@ -360,16 +360,6 @@ async fn get_json(rest: &Rest, backend: &Backend, path: &str) -> Result<Value, S
 /// The registry entries of a backend's APIResourceList.
 fn resources_of(group: &str, version: &str, list: &Value) -> Vec<ResourceInfo> {
     let entries = list["resources"].as_array().cloned().unwrap_or_default();
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let mut out: Vec<ResourceInfo> = Vec::new();
     for e in &entries {
         let name = e["name"].as_str().unwrap_or("");
@@ -387,10 +377,10 @@ fn resources_of(group: &str, version: &str, list: &Value) -> Vec<ResourceInfo> {
             kind: e["kind"].as_str().unwrap_or("").into(),
             plural: name.into(),
             singular: e["singularName"].as_str().unwrap_or("").into(),
-            short_names: strings(&e["shortNames"]),
-            categories: strings(&e["categories"]),
+            short_names: crate::crd::controller::strings(e, "/shortNames"),
+            categories: crate::crd::controller::strings(e, "/categories"),
             namespaced: e["namespaced"].as_bool().unwrap_or(false),
-            verbs: strings(&e["verbs"]),
+            verbs: crate::crd::controller::strings(e, "/verbs"),
             subresources,
             storage_resource: format!("{group}/{name}"),
             storage_version: version.into(),

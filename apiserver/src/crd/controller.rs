@@ -69,7 +69,8 @@ fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
     v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
 }
 
-fn strings(v: &Value, ptr: &str) -> Vec<String> {
+/// The strings of the array at `ptr` (non-strings and a missing array give nothing).
+pub(crate) fn strings(v: &Value, ptr: &str) -> Vec<String> {
     v.pointer(ptr)
         .and_then(Value::as_array)
         .map(|a| {

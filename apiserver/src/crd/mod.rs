@@ -244,16 +244,6 @@ pub fn definition_name(group: &str, version: &str, kind: &str) -> String {
 pub fn resource_info(crd: &Value, version: &Value) -> ResourceInfo {
     let spec = &crd["spec"];
     let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let names = &spec["names"];
     let group = s(&spec["group"]);
     let vname = s(&version["name"]);
@@ -287,8 +277,8 @@ pub fn resource_info(crd: &Value, version: &Value) -> ResourceInfo {
         version: vname,
         kind,
         singular: s(&names["singular"]),
-        short_names: strings(&names["shortNames"]),
-        categories: strings(&names["categories"]),
+        short_names: controller::strings(names, "/shortNames"),
+        categories: controller::strings(names, "/categories"),
         namespaced: spec["scope"] != json!("Cluster"),
         verbs: machinery::resource::ALL_VERBS
             .iter()
