@@ -113,8 +113,10 @@ impl Quotas {
         let guard = lock.lock_owned().await;
         let wanted = usage_of(res, obj);
         let (quotas, _) = store.snapshot(&quota_prefix);
-        // the namespace's live objects of this resource, read once if any quota needs them
-        let mut live_objects: Option<Vec<Arc<Value>>> = None;
+        // the namespace's live objects of this resource with their usage, read and
+        // evaluated once if any quota needs them
+        type Live = Vec<(Arc<Value>, Vec<(String, Quantity)>)>;
+        let mut live_objects: Option<Live> = None;
         let is_pod = res.group.is_empty() && res.plural == "pods";
         let mut updates = Vec::new();
         let mut exceeded: Vec<(String, String, Quantity, Quantity, Quantity)> = Vec::new();
@@ -162,8 +164,27 @@ impl Quotas {
             }
             let live = live_objects.get_or_insert_with(|| {
                 let (existing, _) = store.snapshot(&crate::rest::prefix(res, ns));
-                existing.into_iter().filter(|o| counts(o)).collect()
+                existing
+                    .into_iter()
+                    .filter(|o| counts(o))
+                    .map(|o| {
+                        let usage = usage_of(res, &o);
+                        (o, usage)
+                    })
+                    .collect()
             });
+            // what the live objects in this quota's scopes already use
+            let mut in_use: HashMap<String, Quantity> = HashMap::new();
+            for (_, usage) in live.iter().filter(|(o, _)| in_scope(o)) {
+                for (n, a) in usage {
+                    if hard.contains_key(n) {
+                        in_use
+                            .entry(n.clone())
+                            .or_insert_with(Quantity::zero)
+                            .add(a);
+                    }
+                }
+            }
             let mut used = q
                 .pointer("/status/used")
                 .cloned()
@@ -172,14 +193,7 @@ impl Quotas {
                 let Some(limit) = hard.get(resource).and_then(parse_limit) else {
                     continue;
                 };
-                let mut current = Quantity::zero();
-                for o in live.iter().filter(|o| in_scope(o)) {
-                    for (n, a) in usage_of(res, o) {
-                        if &n == resource {
-                            current.add(&a);
-                        }
-                    }
-                }
+                let current = in_use.get(resource).copied().unwrap_or_else(Quantity::zero);
                 let mut after = current;
                 after.add(amount);
                 if after > limit {
