@@ -130,7 +130,8 @@ start_apiserver() {
     "${storage[@]}" \
     --service-cluster-ip-range="$SERVICE_CLUSTER_IP_RANGE" \
     --service-node-port-range=30000-32767 \
-    --authorization-mode=RBAC \
+    --authorization-mode=Node,RBAC \
+    --enable-admission-plugins=NodeRestriction \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$PKI_DIR/sa.pub" \
     --service-account-signing-key-file="$PKI_DIR/sa.key" \

@@ -152,13 +152,13 @@ impl Audit {
     }
 
     /// Records the authorization decision.
-    pub fn authorized(&mut self, allowed: bool) {
+    pub fn authorized(&mut self, d: &crate::authz::Decision) {
         self.event.add_annotation(
             audit::ANNOTATION_AUTHZ_DECISION,
-            if allowed { "allow" } else { "forbid" },
+            if d.allowed { "allow" } else { "forbid" },
         );
         self.event
-            .add_annotation(audit::ANNOTATION_AUTHZ_REASON, "");
+            .add_annotation(audit::ANNOTATION_AUTHZ_REASON, &d.reason);
     }
 
     /// Reads the request body when the level records it (and to fill the object

@@ -1,7 +1,9 @@
-//! Authorization: may this user do this? `--authorization-mode` chains AlwaysAllow,
-//! AlwaysDeny and RBAC; the first decision wins, and `system:masters` may always do
-//! anything (upstream's privileged group). RBAC decisions come from the `rbac` crate over
-//! a snapshot of the stored Roles and bindings, rebuilt when one of them changes.
+//! Authorization: may this user do this? `--authorization-mode` chains Node, RBAC,
+//! AlwaysAllow and AlwaysDeny; the first to allow wins, and `system:masters` may always do
+//! anything (upstream's privileged group). When none allows, the reasons the authorizers
+//! gave end the Forbidden message, as upstream's union authorizer joins them. RBAC
+//! decisions come from the `rbac` crate over a snapshot of the stored Roles and bindings,
+//! rebuilt when one of them changes; Node decisions from [`crate::nodeauthz`].
 
 use std::sync::{Arc, RwLock};
 
@@ -17,7 +19,16 @@ use crate::storage::Store;
 pub enum Mode {
     AlwaysAllow,
     AlwaysDeny,
+    Node,
     Rbac,
+}
+
+/// An authorization decision and upstream's reason for it (for a denial, what follows
+/// the Forbidden message's colon; for an allow, the audit annotation's text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: String,
 }
 
 /// The RBAC objects' storage segments, whose changes invalidate the snapshot.
@@ -34,6 +45,8 @@ pub struct Authorizer {
     store: Store,
     /// The snapshot and the revision of the last RBAC change it reflects.
     rbac: RwLock<Option<(u64, Arc<rbac::Snapshot>)>>,
+    /// The Node authorizer, when the chain names it.
+    node: Option<crate::nodeauthz::NodeAuthorizer>,
 }
 
 /// Parses `--authorization-mode` (comma-separated, upstream names).
@@ -44,9 +57,10 @@ pub fn parse_modes(flag: &str) -> Result<Vec<Mode>, String> {
             "AlwaysAllow" => Mode::AlwaysAllow,
             "AlwaysDeny" => Mode::AlwaysDeny,
             "RBAC" => Mode::Rbac,
-            "Node" | "Webhook" | "ABAC" => {
+            "Node" => Mode::Node,
+            "Webhook" | "ABAC" => {
                 return Err(format!(
-                    "authorization mode {m:?} is not supported yet (supported: AlwaysAllow, AlwaysDeny, RBAC)"
+                    "authorization mode {m:?} is not supported yet (supported: AlwaysAllow, AlwaysDeny, Node, RBAC)"
                 ));
             }
             other => return Err(format!("authorization mode {other:?} is not a valid mode")),
@@ -71,7 +85,8 @@ fn rbac_user(user: &User) -> rbac::UserInfo {
     }
 }
 
-fn attributes(info: &RequestInfo) -> rbac::Attributes {
+/// The RBAC attributes of a request.
+pub fn attributes(info: &RequestInfo) -> rbac::Attributes {
     rbac::Attributes {
         verb: info.verb.clone(),
         namespace: info.namespace.clone(),
@@ -86,10 +101,14 @@ fn attributes(info: &RequestInfo) -> rbac::Attributes {
 
 impl Authorizer {
     pub fn new(modes: Vec<Mode>, store: Store) -> Self {
+        let node = modes
+            .contains(&Mode::Node)
+            .then(|| crate::nodeauthz::NodeAuthorizer::new(store.clone()));
         Authorizer {
             modes,
             store,
             rbac: RwLock::new(None),
+            node,
         }
     }
 
@@ -129,23 +148,49 @@ impl Authorizer {
 
     /// Decides a request; the error is upstream's Forbidden wording.
     pub fn authorize(&self, user: &User, info: &RequestInfo) -> Result<(), ApiError> {
-        if user.in_group("system:masters") {
-            return Ok(());
+        let d = self.decide(user, info);
+        if d.allowed {
+            Ok(())
+        } else {
+            Err(forbidden(user, info, &d.reason))
         }
+    }
+
+    /// Runs the chain: the first authorizer that allows decides; otherwise the request
+    /// is denied with every authorizer's reason, one per line.
+    pub fn decide(&self, user: &User, info: &RequestInfo) -> Decision {
+        let allow = |reason: String| Decision {
+            allowed: true,
+            reason,
+        };
+        if user.in_group("system:masters") {
+            return allow(String::new());
+        }
+        let mut reasons = Vec::new();
         for mode in &self.modes {
             match mode {
-                Mode::AlwaysAllow => return Ok(()),
-                Mode::AlwaysDeny => return Err(forbidden(user, info)),
+                Mode::AlwaysAllow => return allow(String::new()),
+                Mode::AlwaysDeny => reasons.push("Everything is forbidden.".to_string()),
+                Mode::Node => match self.node.as_ref().and_then(|n| n.authorize(user, info)) {
+                    Some(crate::nodeauthz::Decision::Allow) => return allow(String::new()),
+                    Some(crate::nodeauthz::Decision::NoOpinion(r)) if !r.is_empty() => {
+                        reasons.push(r)
+                    }
+                    _ => {}
+                },
                 Mode::Rbac => {
-                    if rbac::authorize(&self.snapshot(), &rbac_user(user), &attributes(info))
-                        .is_allowed()
+                    if let rbac::Decision::Allow(reason) =
+                        rbac::authorize(&self.snapshot(), &rbac_user(user), &attributes(info))
                     {
-                        return Ok(());
+                        return allow(reason);
                     }
                 }
             }
         }
-        Err(forbidden(user, info))
+        Decision {
+            allowed: false,
+            reason: reasons.join("\n"),
+        }
     }
 
     /// The rules that apply to `user` in `namespace` (SelfSubjectRulesReview).
@@ -160,9 +205,11 @@ impl Authorizer {
         if user.in_group("system:masters") || self.modes.first() == Some(&Mode::AlwaysAllow) {
             return all();
         }
+        // the Node authorizer cannot enumerate a node's permissions
+        let incomplete = self.node.is_some() && crate::nodeauthz::node_identity(user).is_some();
         if self.rbac_enabled() {
             let (r, n) = rbac::rules_for(&self.snapshot(), &rbac_user(user), namespace);
-            return (r, n, false);
+            return (r, n, incomplete);
         }
         (Vec::new(), Vec::new(), true)
     }
@@ -195,8 +242,17 @@ impl Authorizer {
     }
 }
 
-/// `User "x" cannot list resource "pods" in API group "" in the namespace "y"`.
-pub fn forbidden(user: &User, info: &RequestInfo) -> ApiError {
+/// `User "x" cannot list resource "pods" in API group "" in the namespace "y"`, then
+/// `: <reason>` when the authorizers gave one.
+pub fn forbidden(user: &User, info: &RequestInfo, reason: &str) -> ApiError {
+    let mut e = forbidden_message(user, info);
+    if !reason.is_empty() {
+        e.message = format!("{}: {reason}", e.message);
+    }
+    e
+}
+
+fn forbidden_message(user: &User, info: &RequestInfo) -> ApiError {
     if !info.is_resource_request {
         return ApiError::new(
             403,
@@ -256,6 +312,7 @@ mod tests {
             Ok(vec![Mode::AlwaysAllow, Mode::Rbac])
         );
         assert!(parse_modes("RBAC,RBAC").is_err());
+        assert_eq!(parse_modes("Node,RBAC"), Ok(vec![Mode::Node, Mode::Rbac]));
         assert!(parse_modes("Bogus").is_err());
         assert!(parse_modes("").is_err());
     }

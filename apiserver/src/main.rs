@@ -23,6 +23,7 @@ mod handlers;
 mod impersonation;
 mod metrics;
 mod negotiation;
+mod nodeauthz;
 mod patching;
 mod quota;
 mod registry;

@@ -3,6 +3,7 @@
 //! later stage (authorization, admission, handlers) reads this, never the raw path.
 
 use http::Method;
+use machinery::fields::FieldSelector;
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -23,13 +24,25 @@ pub struct RequestInfo {
     pub name: String,
     /// Path segments after the subresource (e.g. proxy paths).
     pub rest: Vec<String>,
+    /// The request's `fieldSelector` (empty when absent or unparseable), which the Node
+    /// authorizer reads: a kubelet may list only the pods with `spec.nodeName=<itself>`.
+    pub field_selector: FieldSelector,
 }
 
-/// Parses a request. `watch` is the `watch` query parameter (`?watch=true`).
-pub fn parse(method: &Method, path: &str, watch_param: bool) -> RequestInfo {
+/// Parses a request. `watch` is the `watch` query parameter (`?watch=true`),
+/// `field_selector` the `fieldSelector` one.
+pub fn parse(
+    method: &Method,
+    path: &str,
+    watch_param: bool,
+    field_selector: Option<&str>,
+) -> RequestInfo {
     let mut info = RequestInfo {
         path: path.to_string(),
         verb: method.as_str().to_lowercase(),
+        field_selector: field_selector
+            .and_then(|s| FieldSelector::parse(s).ok())
+            .unwrap_or_default(),
         ..Default::default()
     };
     let parts: Vec<&str> = path
@@ -101,6 +114,13 @@ pub fn parse(method: &Method, path: &str, watch_param: bool) -> RequestInfo {
         } else {
             "list".into()
         };
+        // a list or watch pinned to one name (`fieldSelector=metadata.name=x`) names it,
+        // so RBAC's resourceNames and the Node authorizer see it, as upstream
+        if let Some(name) = info.field_selector.required_value("metadata.name")
+            && machinery::names::is_path_segment_name(name).is_empty()
+        {
+            info.name = name.to_string();
+        }
     } else if watch_param && verb == "get" {
         verb = "watch".into();
     }
@@ -115,29 +135,59 @@ pub fn parse(method: &Method, path: &str, watch_param: bool) -> RequestInfo {
 mod tests {
     use super::*;
 
+    fn parse_path(method: &Method, path: &str, watch: bool) -> RequestInfo {
+        parse(method, path, watch, None)
+    }
+
+    #[test]
+    fn list_pinned_to_one_name_names_it() {
+        let i = parse(
+            &Method::GET,
+            "/api/v1/namespaces/ns1/secrets",
+            true,
+            Some("metadata.name=s1"),
+        );
+        assert_eq!((i.verb.as_str(), i.name.as_str()), ("watch", "s1"));
+        let i = parse(
+            &Method::GET,
+            "/api/v1/pods",
+            false,
+            Some("spec.nodeName=n1"),
+        );
+        assert_eq!((i.verb.as_str(), i.name.as_str()), ("list", ""));
+        assert_eq!(i.field_selector.required_value("spec.nodeName"), Some("n1"));
+        let i = parse(
+            &Method::GET,
+            "/api/v1/secrets",
+            false,
+            Some("metadata.name=a/b"),
+        );
+        assert_eq!(i.name, "");
+    }
+
     #[test]
     fn namespaced_resources() {
-        let i = parse(&Method::GET, "/api/v1/namespaces/ns1/pods/p1/status", false);
+        let i = parse_path(&Method::GET, "/api/v1/namespaces/ns1/pods/p1/status", false);
         assert_eq!(
             (i.verb.as_str(), i.namespace.as_str(), i.resource.as_str()),
             ("get", "ns1", "pods")
         );
         assert_eq!((i.name.as_str(), i.subresource.as_str()), ("p1", "status"));
-        let i = parse(
+        let i = parse_path(
             &Method::GET,
             "/apis/apps/v1/namespaces/ns1/deployments",
             true,
         );
         assert_eq!((i.verb.as_str(), i.group.as_str()), ("watch", "apps"));
-        let i = parse(&Method::DELETE, "/api/v1/namespaces/ns1/configmaps", false);
+        let i = parse_path(&Method::DELETE, "/api/v1/namespaces/ns1/configmaps", false);
         assert_eq!(i.verb, "deletecollection");
-        let i = parse(&Method::GET, "/api/v1/watch/namespaces/ns1/pods/p1", false);
+        let i = parse_path(&Method::GET, "/api/v1/watch/namespaces/ns1/pods/p1", false);
         assert_eq!((i.verb.as_str(), i.name.as_str()), ("watch", "p1"));
     }
 
     #[test]
     fn namespaces_themselves() {
-        let i = parse(&Method::GET, "/api/v1/namespaces/ns1", false);
+        let i = parse_path(&Method::GET, "/api/v1/namespaces/ns1", false);
         assert_eq!(
             (
                 i.verb.as_str(),
@@ -147,24 +197,24 @@ mod tests {
             ),
             ("get", "namespaces", "ns1", "")
         );
-        let i = parse(&Method::PUT, "/api/v1/namespaces/ns1/finalize", false);
+        let i = parse_path(&Method::PUT, "/api/v1/namespaces/ns1/finalize", false);
         assert_eq!(
             (i.resource.as_str(), i.name.as_str(), i.subresource.as_str()),
             ("namespaces", "ns1", "finalize")
         );
-        let i = parse(&Method::GET, "/api/v1/namespaces", false);
+        let i = parse_path(&Method::GET, "/api/v1/namespaces", false);
         assert_eq!(
             (i.verb.as_str(), i.resource.as_str()),
             ("list", "namespaces")
         );
-        let i = parse(&Method::GET, "/api/v1/nodes", false);
+        let i = parse_path(&Method::GET, "/api/v1/nodes", false);
         assert_eq!(i.verb, "list");
     }
 
     #[test]
     fn non_resource() {
-        assert!(!parse(&Method::GET, "/healthz", false).is_resource_request);
-        assert!(!parse(&Method::GET, "/apis/apps/v1", false).is_resource_request);
-        assert!(!parse(&Method::GET, "/api", false).is_resource_request);
+        assert!(!parse_path(&Method::GET, "/healthz", false).is_resource_request);
+        assert!(!parse_path(&Method::GET, "/apis/apps/v1", false).is_resource_request);
+        assert!(!parse_path(&Method::GET, "/api", false).is_resource_request);
     }
 }

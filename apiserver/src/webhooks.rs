@@ -278,6 +278,9 @@ impl Rest {
         let Some(user) = a.user else {
             return Ok(());
         };
+        if self.plugins.on("NodeRestriction") {
+            crate::admission::noderestriction::validate_delete(a, a.res, old)?;
+        }
         let old = crate::conversion::to_version(old, a.res);
         let configs = configurations(self, MUTATING);
         if !configs.is_empty() && self.plugins.on("MutatingAdmissionWebhook") {

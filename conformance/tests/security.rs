@@ -85,3 +85,66 @@ fn a_view_only_service_account_with_its_own_token() {
     // nothing the viewer tried was stored
     a.assert_not_found("configmaps", "x");
 }
+
+#[test]
+fn a_kubelet_reads_only_what_its_own_pods_use() {
+    let mut ns = Namespace::new("sec-node");
+    ns.default_serviceaccount();
+    let node = unique_name("sec-node");
+    ns.cleanup_cluster_object(&format!("node/{node}"));
+    ns.k(&["create", "secret", "generic", "mine", "--from-literal=k=v"])
+        .ok();
+    ns.k(&[
+        "create",
+        "secret",
+        "generic",
+        "theirs",
+        "--from-literal=k=v",
+    ])
+    .ok();
+    let manifest = ns.write(
+        "node-objects.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: {node}\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: bound\nspec:\n  nodeName: {node}\n  containers:\n  - name: c\n    image: busybox\n    envFrom:\n    - secretRef:\n        name: mine\n"
+        ),
+    );
+    ns.k(&["apply", "-f", &manifest]).ok();
+    let user = format!("system:node:{node}");
+    let as_node = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.push("--as");
+        all.push(&user);
+        all.push("--as-group=system:nodes");
+        ns.k(&all)
+    };
+    as_node(&["get", "secret", "mine", "-o", "name"]).ok_exactly("secret/mine");
+    as_node(&["get", "secret", "theirs"]).fails_exactly(&format!(
+        "Error from server (Forbidden): secrets \"theirs\" is forbidden: User \"{user}\" cannot get resource \"secrets\" in API group \"\" in the namespace \"{}\": no relationship found between node '{node}' and this object",
+        ns.name
+    ));
+    as_node(&["auth", "can-i", "get", "secret/mine"]).ok_exactly("yes");
+    // kubectl prints the authorizer's reason after a "no"
+    let no = as_node(&["auth", "can-i", "get", "secret/theirs"]);
+    no.fails();
+    assert_eq!(
+        no.stdout.trim_end(),
+        format!("no - no relationship found between node '{node}' and this object"),
+        "\n{no}"
+    );
+    as_node(&["get", "pods"]).fails_exactly(&format!(
+        "Error from server (Forbidden): pods is forbidden: User \"{user}\" cannot list resource \"pods\" in API group \"\" in the namespace \"{}\": can only list/watch pods with spec.nodeName field selector",
+        ns.name
+    ));
+    as_node(&[
+        "get",
+        "pods",
+        &format!("--field-selector=spec.nodeName={node}"),
+        "-o",
+        "name",
+    ])
+    .ok_exactly("pod/bound");
+    // the pod gone, so is the kubelet's access to its secret
+    ns.k(&["delete", "pod", "bound", "--grace-period=0", "--force"])
+        .ok();
+    as_node(&["get", "secret", "mine"]).fails();
+}

@@ -4,12 +4,13 @@
 //! TaintNodesByCondition (new nodes start not-ready), Priority (`spec.priority` from the
 //! PriorityClass), DefaultTolerationSeconds (tolerate not-ready/unreachable nodes for
 //! 300s), DefaultStorageClass. Validating, on every write: LimitRanger (bounds),
-//! NodeRestriction (when enabled) and PodSecurity. NamespaceLifecycle and ResourceQuota live beside the generic write path
+//! NodeRestriction (when enabled; also on deletes, evictions and TokenRequests) and
+//! PodSecurity. NamespaceLifecycle and ResourceQuota live beside the generic write path
 //! (`rest/write.rs`, `quota.rs`).
 
 mod defaultstorageclass;
 mod limitranger;
-mod noderestriction;
+pub mod noderestriction;
 pub mod plugins;
 mod podsecurity;
 mod serviceaccount;

@@ -1,9 +1,10 @@
 //! The NodeRestriction admission plugin (off unless `--enable-admission-plugins` names
 //! it): a kubelet (`system:node:<name>` in `system:nodes`) may only create mirror pods
-//! bound to itself that reference no other objects, update the status of its own pods,
-//! register and update only its own Node (not its taints, nor labels outside the
-//! kubelet's set), and touch only its own Lease in `kube-node-lease`.
-//! Deletes and evictions are not restricted here yet.
+//! bound to itself that reference no other objects, update the status of, delete and
+//! evict only its own pods, register, update and delete only its own Node (not its
+//! taints, nor labels outside the kubelet's set), touch only its own Lease in
+//! `kube-node-lease` and its own CSINode, update only the capacity and conditions of a
+//! claim's status, and request service account tokens only bound to its own pods.
 
 use machinery::ApiError;
 use machinery::resource::ResourceInfo;
@@ -11,6 +12,7 @@ use serde_json::Value;
 use webhook::Operation;
 
 use crate::authn::User;
+use crate::nodeauthz::node_identity;
 use crate::webhooks::Attributes;
 
 /// Labels a kubelet may set on its Node, besides the `kubelet.kubernetes.io` and
@@ -29,13 +31,18 @@ const KUBELET_LABELS: &[&str] = &[
     "topology.kubernetes.io/zone",
 ];
 
-/// The node a user speaks for: Some(name) for a node, Some("") for a member of
-/// `system:nodes` whose name does not say which node.
-fn node_of(user: &User) -> Option<&str> {
-    if !user.in_group("system:nodes") {
-        return None;
-    }
-    Some(user.name.strip_prefix("system:node:").unwrap_or(""))
+/// The node the user speaks for; `Err` for a node whose name is missing.
+fn node_of(user: Option<&User>) -> Option<Result<&str, String>> {
+    let user = user?;
+    let node = node_identity(user)?;
+    Some(if node.is_empty() {
+        Err(format!(
+            "could not determine node from user \"{}\"",
+            user.name
+        ))
+    } else {
+        Ok(node)
+    })
 }
 
 fn str_at<'a>(v: &'a Value, p: &str) -> &'a str {
@@ -49,14 +56,11 @@ pub fn validate(
     obj: &Value,
     old: Option<&Value>,
 ) -> Result<(), ApiError> {
-    let Some(node) = a.user.and_then(node_of) else {
+    let Some(node) = node_of(a.user) else {
         return Ok(());
     };
-    let deny = |why: String| Err(ApiError::forbidden(&res.group, &res.plural, a.name, &why));
-    if node.is_empty() {
-        let user = a.user.map(|u| u.name.as_str()).unwrap_or("");
-        return deny(format!("could not determine node from user \"{user}\""));
-    }
+    let node = node.map_err(|e| forbid(res, a.name, &e))?;
+    let deny = |why: String| Err(forbid(res, a.name, &why));
     match (res.group.as_str(), res.plural.as_str(), a.sub) {
         ("", "pods", "") => pod_create(node, obj).map_or(Ok(()), deny),
         ("", "pods", "status") => {
@@ -71,19 +75,161 @@ pub fn validate(
                     "node \"{node}\" cannot update labels through pod status"
                 ));
             }
+            if old.pointer("/status/resourceClaimStatuses")
+                != obj.pointer("/status/resourceClaimStatuses")
+            {
+                return deny(format!(
+                    "node \"{node}\" cannot update resource claim statues"
+                ));
+            }
             Ok(())
         }
         ("", "pods", sub) if sub != "eviction" => deny(format!(
             "unexpected pod subresource \"{sub}\", only 'status' and 'eviction' are allowed"
         )),
         ("", "nodes", _) => node_write(node, a, obj, old).map_or(Ok(()), deny),
-        ("coordination.k8s.io", "leases", _)
-            if a.namespace == "kube-node-lease" && a.name != node =>
-        {
-            deny("can only access node lease with the same name as the requesting node".into())
+        ("", "persistentvolumeclaims", "status") => {
+            pvc_status(node, obj, old.unwrap_or(&Value::Null)).map_or(Ok(()), deny)
+        }
+        ("", "persistentvolumeclaims", _) => deny("may only update PVC status".into()),
+        ("coordination.k8s.io", "leases", _) => {
+            lease(node, a.namespace, a.name).map_or(Ok(()), deny)
+        }
+        ("storage.k8s.io", "csinodes", _) if a.name != node => {
+            deny("can only access CSINode with the same name as the requesting node".into())
         }
         _ => Ok(()),
     }
+}
+
+fn forbid(res: &ResourceInfo, name: &str, why: &str) -> ApiError {
+    ApiError::forbidden(&res.group, &res.plural, name, why)
+}
+
+fn lease(node: &str, namespace: &str, name: &str) -> Option<String> {
+    if namespace != "kube-node-lease" {
+        return Some("can only access leases in the \"kube-node-lease\" system namespace".into());
+    }
+    (name != node)
+        .then(|| "can only access node lease with the same name as the requesting node".into())
+}
+
+/// A node may change only a claim's `status.capacity`, `status.conditions` and the
+/// expansion-recovery fields.
+fn pvc_status(node: &str, new: &Value, old: &Value) -> Option<String> {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+            m.remove("managedFields");
+        }
+        if let Some(s) = v.get_mut("status").and_then(Value::as_object_mut) {
+            for f in [
+                "capacity",
+                "conditions",
+                "allocatedResourceStatuses",
+                "allocatedResources",
+            ] {
+                s.remove(f);
+            }
+        }
+        v
+    };
+    (strip(new) != strip(old)).then(|| {
+        format!(
+            "node \"{node}\" is not allowed to update fields other than status.capacity and status.conditions"
+        )
+    })
+}
+
+/// Checks a delete by a node: only its own pods, Node, Lease and CSINode.
+pub fn validate_delete(
+    a: &Attributes<'_>,
+    res: &ResourceInfo,
+    old: &Value,
+) -> Result<(), ApiError> {
+    let Some(node) = node_of(a.user) else {
+        return Ok(());
+    };
+    let node = node.map_err(|e| forbid(res, a.name, &e))?;
+    let why = match (res.group.as_str(), res.plural.as_str()) {
+        ("", "pods") => (str_at(old, "/spec/nodeName") != node).then(|| {
+            format!("node \"{node}\" can only delete pods with spec.nodeName set to itself")
+        }),
+        ("", "nodes") => (a.name != node).then(|| {
+            format!(
+                "node \"{node}\" is not allowed to modify node \"{}\"",
+                a.name
+            )
+        }),
+        ("", "persistentvolumeclaims") => Some("may only update PVC status".into()),
+        ("coordination.k8s.io", "leases") => lease(node, a.namespace, a.name),
+        ("storage.k8s.io", "csinodes") => (a.name != node)
+            .then(|| "can only access CSINode with the same name as the requesting node".into()),
+        _ => None,
+    };
+    why.map_or(Ok(()), |w| Err(forbid(res, a.name, &w)))
+}
+
+/// Checks an eviction by a node: only of pods bound to it (`pod` is the stored one).
+pub fn validate_eviction(
+    user: Option<&User>,
+    res: &ResourceInfo,
+    name: &str,
+    pod: &Value,
+) -> Result<(), ApiError> {
+    let Some(node) = node_of(user) else {
+        return Ok(());
+    };
+    let node = node.map_err(|e| forbid(res, name, &e))?;
+    if str_at(pod, "/spec/nodeName") != node {
+        return Err(forbid(
+            res,
+            name,
+            &format!("node {node} can only evict pods with spec.nodeName set to itself"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a TokenRequest by a node: it must be bound to a pod (by uid) scheduled on
+/// the node. `pod` looks a pod up by name in the request's namespace.
+pub fn validate_token_request(
+    user: Option<&User>,
+    res: &ResourceInfo,
+    name: &str,
+    request: &Value,
+    pod: impl Fn(&str) -> Result<Value, ApiError>,
+) -> Result<(), ApiError> {
+    let Some(node) = node_of(user) else {
+        return Ok(());
+    };
+    let node = node.map_err(|e| forbid(res, name, &e))?;
+    let deny = |why: &str| Err(forbid(res, name, why));
+    let bound = request
+        .pointer("/spec/boundObjectRef")
+        .unwrap_or(&Value::Null);
+    if bound.is_null()
+        || str_at(bound, "/apiVersion") != "v1"
+        || str_at(bound, "/kind") != "Pod"
+        || str_at(bound, "/name").is_empty()
+    {
+        return deny("node requested token not bound to a pod");
+    }
+    let uid = str_at(bound, "/uid");
+    if uid.is_empty() {
+        return deny("node requested token with a pod binding without a uid");
+    }
+    let pod = pod(str_at(bound, "/name"))?;
+    if str_at(&pod, "/metadata/uid") != uid {
+        return deny(&format!(
+            "the UID in the bound object reference ({uid}) does not match the UID in record. The object might have been deleted and then recreated"
+        ));
+    }
+    if str_at(&pod, "/spec/nodeName") != node {
+        return deny("node requested token bound to a pod scheduled on a different node");
+    }
+    Ok(())
 }
 
 /// Why a node may not create this pod, if it may not.

@@ -163,7 +163,12 @@ async fn authenticated(
         Err(e) => return error_response(&e, Accept::JSON),
     };
     let query = Query::parse(req.uri().query());
-    let info = request_info::parse(req.method(), req.uri().path(), query.flag("watch"));
+    let info = request_info::parse(
+        req.method(),
+        req.uri().path(),
+        query.flag("watch"),
+        query.get("fieldSelector"),
+    );
     let mut audit = state
         .auditor
         .as_ref()
@@ -180,11 +185,16 @@ async fn authenticated(
             };
         }
     };
-    let allowed = state.rest.authorizer.authorize(&user, &info);
+    let decision = state.rest.authorizer.decide(&user, &info);
+    let allowed = if decision.allowed {
+        Ok(())
+    } else {
+        Err(crate::authz::forbidden(&user, &info, &decision.reason))
+    };
     let req = match audit.as_mut() {
         Some(a) => {
             a.impersonated(&requester, &user);
-            a.authorized(allowed.is_ok());
+            a.authorized(&decision);
             a.capture_request(req).await
         }
         None => req,

@@ -96,12 +96,12 @@ async fn serve(
         ("create", "") if reviews::is_review(res) => {
             reviews::create(state, res, info, user, req).await
         }
-        ("create", "token") => token::request(state, res, info, req).await,
+        ("create", "token") => token::request(state, res, info, user, req).await,
         ("create", "binding") => scale::bind(state, res, info, query, req).await,
         ("create", "") if res.group.is_empty() && res.plural == "bindings" => {
             scale::bind(state, res, info, query, req).await
         }
-        ("create", "eviction") => scale::evict(state, res, info, req).await,
+        ("create", "eviction") => scale::evict(state, res, info, user, req).await,
         ("get", "" | "status" | "approval") => {
             consistent_read(state, res, query).await?;
             let obj = rest.get_converted(res, ns, name).await?;

@@ -47,6 +47,11 @@ fn attributes_request(
             resource: str_of(r, "/resource").to_string(),
             subresource: str_of(r, "/subresource").to_string(),
             name: str_of(r, "/name").to_string(),
+            field_selector: machinery::fields::FieldSelector::parse(str_of(
+                r,
+                "/fieldSelector/rawSelector",
+            ))
+            .unwrap_or_default(),
             ..Default::default()
         });
     }
@@ -183,10 +188,12 @@ fn token_review(state: &AppState, review: &Value) -> Value {
 }
 
 fn decide(state: &AppState, user: &User, info: &RequestInfo) -> Value {
-    match state.rest.authorizer.authorize(user, info) {
-        Ok(()) => json!({"allowed": true}),
-        Err(_) => json!({"allowed": false}),
+    let d = state.rest.authorizer.decide(user, info);
+    let mut status = json!({"allowed": d.allowed});
+    if !d.reason.is_empty() {
+        status["reason"] = json!(d.reason);
     }
+    status
 }
 
 fn rules(state: &AppState, user: &User, namespace: &str) -> Value {

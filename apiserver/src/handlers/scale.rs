@@ -330,6 +330,7 @@ pub async fn evict(
     state: &Arc<AppState>,
     res: &Arc<ResourceInfo>,
     info: &RequestInfo,
+    user: &crate::authn::User,
     req: Request,
 ) -> Result<Response, ApiError> {
     let (ty, body, _) = read_body(req).await?;
@@ -341,6 +342,10 @@ pub async fn evict(
     let (_, eviction) = decode(&body, ty, &ev_res)?;
     let rest = &state.rest;
     let (ns, name) = (info.namespace.as_str(), info.name.as_str());
+    if rest.plugins.on("NodeRestriction") {
+        let pod = rest.get(res, ns, name)?;
+        crate::admission::noderestriction::validate_eviction(Some(user), res, name, &pod)?;
+    }
     // the budget's status is taken with a compare-and-swap; a conflict means another
     // eviction (or the disruption controller) got there first: look again
     let mut attempt = 0;

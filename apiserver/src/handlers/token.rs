@@ -31,6 +31,7 @@ pub async fn request(
     state: &Arc<AppState>,
     res: &ResourceInfo,
     info: &RequestInfo,
+    user: &crate::authn::User,
     req: Request,
 ) -> Result<Response, ApiError> {
     let Some(issuer) = state.token_issuer.as_ref() else {
@@ -45,6 +46,19 @@ pub async fn request(
     let (_, mut tr) = decode(&body, ty, &tr_res)?;
     let (ns, name) = (info.namespace.as_str(), info.name.as_str());
     let sa = state.rest.get(res, ns, name)?;
+    if state.rest.plugins.on("NodeRestriction") {
+        let pods = state.rest.registry.get("", "v1", "pods");
+        crate::admission::noderestriction::validate_token_request(
+            Some(user),
+            res,
+            name,
+            &tr,
+            |pod| match &pods {
+                Some(p) => state.rest.get(p, ns, pod),
+                None => Err(ApiError::not_found("", "pods", pod)),
+            },
+        )?;
+    }
     let expiration = tr
         .pointer("/spec/expirationSeconds")
         .and_then(Value::as_i64)

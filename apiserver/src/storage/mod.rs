@@ -516,6 +516,26 @@ impl Store {
         })
     }
 
+    /// The events after revision `from` under any of `prefixes`, oldest first, and the
+    /// revision they bring a reader to; `None` when history no longer reaches back to
+    /// `from` (compacted, or the state was reloaded since), so the reader must start over
+    /// from [`Store::snapshot`]. For derived indexes (the Node authorizer's graph) that
+    /// catch up synchronously on use.
+    pub fn changes_since(&self, from: u64, prefixes: &[&str]) -> Option<(Vec<Arc<Event>>, u64)> {
+        let st = self.read();
+        if from < st.compacted || from < st.reloaded_at {
+            return None;
+        }
+        let start = st.history.partition_point(|e| e.rev <= from);
+        let events = st
+            .history
+            .range(start..)
+            .filter(|e| prefixes.iter().any(|p| e.key.starts_with(p)))
+            .cloned()
+            .collect();
+        Some((events, st.rev))
+    }
+
     /// A snapshot of current objects under `prefix` with the revision, for
     /// `sendInitialEvents` and initial-state watches.
     pub fn snapshot(&self, prefix: &str) -> (Vec<Arc<Value>>, u64) {
