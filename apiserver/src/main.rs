@@ -144,6 +144,9 @@ struct Flags {
     /// Admission plugins to disable, even if in the default set (comma separated).
     #[arg(long, value_delimiter = ',')]
     disable_admission_plugins: Vec<String>,
+    /// File with admission control configuration (an AdmissionConfiguration).
+    #[arg(long)]
+    admission_control_config_file: Option<PathBuf>,
     /// Path to the file that defines the audit policy configuration.
     #[arg(long)]
     audit_policy_file: Option<PathBuf>,
@@ -249,7 +252,13 @@ async fn main() -> Result<()> {
                 &flags.disable_admission_plugins,
             )
             .map_err(anyhow::Error::msg)
-            .context("invalid --enable-admission-plugins or --disable-admission-plugins")?,
+            .context("invalid --enable-admission-plugins or --disable-admission-plugins")?
+            .with_config(match &flags.admission_control_config_file {
+                Some(path) => admission::config::load(path)
+                    .map_err(anyhow::Error::msg)
+                    .context("invalid --admission-control-config-file")?,
+                None => Default::default(),
+            }),
         ),
     };
     bootstrap::restore_allocations(&rest);

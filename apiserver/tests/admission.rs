@@ -291,3 +291,153 @@ async fn compute_quotas_need_requests_and_hold() {
     assert_eq!(used["requests.cpu"].0, "1");
     assert_eq!(used["limits.memory"].0, "512Mi");
 }
+
+/// Sends a JSON request; the status, the `Warning` headers' texts and the body.
+async fn send_json(
+    client: &kube::Client,
+    method: http::Method,
+    uri: &str,
+    body: Value,
+) -> (u16, Vec<String>, Value) {
+    let content_type = if method == http::Method::PATCH {
+        "application/merge-patch+json"
+    } else {
+        "application/json"
+    };
+    let req = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("Content-Type", content_type)
+        .body(serde_json::to_vec(&body).expect("json"))
+        .expect("request");
+    let resp = client
+        .send(req.map(kube::client::Body::from))
+        .await
+        .expect("response");
+    let status = resp.status().as_u16();
+    let warnings = resp
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|w| {
+            // `299 - "text"`
+            w.trim_start_matches("299 - ")
+                .trim_matches('"')
+                .replace("\\\"", "\"")
+        })
+        .collect();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        warnings,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn pod_security_defaults_and_exemptions_from_the_admission_configuration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("admission.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: PodSecurity
+  configuration:
+    apiVersion: pod-security.admission.config.k8s.io/v1
+    kind: PodSecurityConfiguration
+    defaults:
+      enforce: baseline
+    exemptions:
+      namespaces: [kube-system]
+      usernames: [trusted]
+      runtimeClasses: [sandboxed]
+",
+    )
+    .expect("write");
+    let flag = format!("--admission-control-config-file={}", config.display());
+    let server = common::TestServer::start_with(&[&flag]);
+    let admin = server.client().await;
+    let privileged = |name: &str, extra: Value| {
+        let mut spec =
+            json!({"hostNetwork": true, "containers": [{"name": "c", "image": "busybox"}]});
+        if let Value::Object(m) = extra {
+            for (k, v) in m {
+                spec[k] = v;
+            }
+        }
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec})
+    };
+    let pods = |ns: &str| format!("/api/v1/namespaces/{ns}/pods");
+
+    // a namespace without labels gets the configured default
+    let (code, _, body) = send_json(
+        &admin,
+        http::Method::POST,
+        &pods("default"),
+        privileged("host", json!({})),
+    )
+    .await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(
+        body["message"],
+        json!(
+            "pods \"host\" is forbidden: violates PodSecurity \"baseline:latest\": host namespaces (hostNetwork)"
+        )
+    );
+    // exempt runtime class, exempt user, exempt namespace
+    let (code, _, body) = send_json(
+        &admin,
+        http::Method::POST,
+        &pods("default"),
+        privileged("sandboxed", json!({"runtimeClassName": "sandboxed"})),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let trusted = server.client_as("trusted", &["system:masters"]).await;
+    let (code, _, body) = send_json(
+        &trusted,
+        http::Method::POST,
+        &pods("default"),
+        privileged("trusted", json!({})),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, _, body) = send_json(
+        &admin,
+        http::Method::POST,
+        &pods("kube-system"),
+        privileged("system", json!({})),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+
+    // labels on an exempt namespace are accepted, with a warning that they do nothing
+    let (code, warnings, body) = send_json(
+        &admin,
+        http::Method::PATCH,
+        "/api/v1/namespaces/kube-system",
+        json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        warnings,
+        [
+            "namespace \"kube-system\" is exempt from Pod Security, and the policy (enforce=restricted:latest) will be ignored"
+        ]
+    );
+    let (code, _, body) = send_json(
+        &admin,
+        http::Method::POST,
+        &pods("kube-system"),
+        privileged("still-allowed", json!({})),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+}

@@ -161,6 +161,71 @@ impl Default for Policy {
     }
 }
 
+impl Policy {
+    /// Every mode is `privileged` (nothing to check).
+    pub fn fully_privileged(&self) -> bool {
+        [self.enforce, self.audit, self.warn]
+            .iter()
+            .all(|lv| lv.level == Level::Privileged)
+    }
+
+    /// The same checks in every mode (privileged ignores its version).
+    pub fn equivalent(&self, other: &Policy) -> bool {
+        let same = |a: &LevelVersion, b: &LevelVersion| {
+            a.level == b.level && (a.level == Level::Privileged || a.version == b.version)
+        };
+        same(&self.enforce, &other.enforce)
+            && same(&self.audit, &other.audit)
+            && same(&self.warn, &other.warn)
+    }
+}
+
+/// The warning upstream gives when an exempt namespace's labels set a policy that will
+/// be ignored (only non-privileged modes its labels name are listed); `None` when the
+/// labels change nothing.
+pub fn exempt_namespace_warning(
+    namespace: &str,
+    policy: &Policy,
+    defaults: &Policy,
+    labels: &Map<String, Value>,
+) -> Option<String> {
+    if policy.fully_privileged() || policy.equivalent(defaults) {
+        return None;
+    }
+    let modes = [
+        (
+            "enforce",
+            &policy.enforce,
+            ENFORCE_LEVEL_LABEL,
+            ENFORCE_VERSION_LABEL,
+        ),
+        (
+            "audit",
+            &policy.audit,
+            AUDIT_LEVEL_LABEL,
+            AUDIT_VERSION_LABEL,
+        ),
+        ("warn", &policy.warn, WARN_LEVEL_LABEL, WARN_VERSION_LABEL),
+    ];
+    let parts: Vec<String> = modes
+        .iter()
+        .filter(|(_, lv, level, version)| {
+            lv.level != Level::Privileged
+                && (labels.contains_key(*level) || labels.contains_key(*version))
+        })
+        .map(|(mode, lv, _, _)| format!("{mode}={lv}"))
+        .collect();
+    Some(format!(
+        "namespace {namespace:?} is exempt from Pod Security, and the policy ({}) will be ignored",
+        parts.join(", ")
+    ))
+}
+
+/// Why a level name is invalid (upstream's `ParseLevel` error).
+pub const LEVEL_ERROR_MESSAGE: &str = LEVEL_ERROR;
+/// Why a version name is invalid (upstream's `ParseVersion` error).
+pub const VERSION_ERROR_MESSAGE: &str = VERSION_ERROR;
+
 /// One invalid namespace label, as upstream's `field.Invalid` error reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelError {

@@ -143,3 +143,34 @@ fn non_string_label_values_are_ignored() {
     );
     assert_eq!(p, Ok(Policy::default()));
 }
+
+#[test]
+fn exempt_namespaces_warn_about_the_labels_they_ignore() {
+    let l = labels(json!({
+        "pod-security.kubernetes.io/enforce": "baseline",
+        "pod-security.kubernetes.io/warn": "privileged"
+    }));
+    let (p, _) = policy_to_evaluate(&l, &Policy::default());
+    assert_eq!(
+        exempt_namespace_warning("kube-system", &p, &Policy::default(), &l).as_deref(),
+        Some(
+            "namespace \"kube-system\" is exempt from Pod Security, and the policy (enforce=baseline:latest) will be ignored"
+        )
+    );
+    let none = labels(json!({}));
+    let (p, _) = policy_to_evaluate(&none, &Policy::default());
+    assert_eq!(
+        exempt_namespace_warning("kube-system", &p, &Policy::default(), &none),
+        None
+    );
+    // labels equal to the configured defaults change nothing either
+    let restricted = LevelVersion::new(Level::Restricted, Version::Latest);
+    let defaults = Policy {
+        enforce: restricted,
+        ..Policy::default()
+    };
+    let l = labels(json!({"pod-security.kubernetes.io/enforce": "restricted"}));
+    let (p, _) = policy_to_evaluate(&l, &defaults);
+    assert!(p.equivalent(&defaults));
+    assert_eq!(exempt_namespace_warning("x", &p, &defaults, &l), None);
+}

@@ -23,7 +23,7 @@ pub use admission::{
     warning_message,
 };
 pub use api::{
-    LabelError, Level, LevelVersion, Policy, Version, aggregate_label_errors, policy_from_labels,
-    policy_to_evaluate,
+    LEVEL_ERROR_MESSAGE, LabelError, Level, LevelVersion, Policy, VERSION_ERROR_MESSAGE, Version,
+    aggregate_label_errors, exempt_namespace_warning, policy_from_labels, policy_to_evaluate,
 };
 pub use checks::{CheckResult, aggregate, aggregate_reasons, check_ids, check_pod};

@@ -8,6 +8,7 @@
 //! PodSecurity. NamespaceLifecycle and ResourceQuota live beside the generic write path
 //! (`rest/write.rs`, `quota.rs`).
 
+pub mod config;
 mod defaultstorageclass;
 mod limitranger;
 pub mod noderestriction;

@@ -48,13 +48,19 @@ const DEFAULT_OFF: &[&str] = &[
     "PodTolerationRestriction",
 ];
 
-/// The enabled plugins.
+/// The enabled plugins, and the configuration `--admission-control-config-file` gave them.
 #[derive(Debug, Clone)]
-pub struct Plugins(BTreeSet<String>);
+pub struct Plugins {
+    on: BTreeSet<String>,
+    pub config: super::config::AdmissionConfig,
+}
 
 impl Default for Plugins {
     fn default() -> Self {
-        Plugins(DEFAULT_ON.iter().map(|s| s.to_string()).collect())
+        Plugins {
+            on: DEFAULT_ON.iter().map(|s| s.to_string()).collect(),
+            config: Default::default(),
+        }
     }
 }
 
@@ -79,15 +85,20 @@ impl Plugins {
                 list.join(" ")
             ));
         }
-        let mut on = Plugins::default().0;
-        on.extend(enable.iter().cloned());
-        on.retain(|n| !disable.contains(n));
-        Ok(Plugins(on))
+        let mut plugins = Plugins::default();
+        plugins.on.extend(enable.iter().cloned());
+        plugins.on.retain(|n| !disable.contains(n));
+        Ok(plugins)
+    }
+
+    /// The same plugins with this configuration.
+    pub fn with_config(self, config: super::config::AdmissionConfig) -> Plugins {
+        Plugins { config, ..self }
     }
 
     /// Whether the plugin runs.
     pub fn on(&self, name: &str) -> bool {
-        self.0.contains(name)
+        self.on.contains(name)
     }
 }
 

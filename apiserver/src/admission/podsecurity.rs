@@ -5,14 +5,17 @@
 //! the pods already there. The checks are the `podsecurity` crate's; this module finds
 //! the namespace and the pods and shapes the answers.
 //!
-//! Like upstream without an AdmissionConfiguration: every mode defaults to
-//! `privileged:latest` and nothing is exempt.
+//! Namespaces without labels get the defaults of `--admission-control-config-file`
+//! (upstream's `privileged:latest` without one); its exempt namespaces, users and
+//! runtime classes skip the checks, and labelling an exempt namespace warns that the
+//! labels will be ignored.
 
 use machinery::resource::ResourceInfo;
 use machinery::{ApiError, FieldError};
 use podsecurity::{LabelError, Policy};
 use serde_json::{Map, Value, json};
 
+use super::config::PodSecurityConfig;
 use crate::rest::Rest;
 use crate::webhooks::Attributes;
 use webhook::Operation;
@@ -24,8 +27,8 @@ fn labels(obj: &Value) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-fn policy_of(ns: &Value) -> (Policy, Vec<LabelError>) {
-    podsecurity::policy_to_evaluate(&labels(ns), &Policy::default())
+fn policy_of(cfg: &PodSecurityConfig, ns: &Value) -> (Policy, Vec<LabelError>) {
+    podsecurity::policy_to_evaluate(&labels(ns), &cfg.defaults)
 }
 
 /// Checks a write; returns the warnings for the client.
@@ -36,28 +39,40 @@ pub fn validate(
     obj: &Value,
     old: Option<&Value>,
 ) -> Result<Vec<String>, ApiError> {
+    let cfg = &rest.plugins.config.pod_security;
     if res.group.is_empty() && res.plural == "namespaces" && a.sub.is_empty() {
-        return namespace(rest, a, obj, old);
+        return namespace(rest, cfg, a, obj, old);
     }
     if res.group.is_empty() && res.plural == "pods" {
         if podsecurity::pod_subresource_ignored(a.sub) {
             return Ok(Vec::new());
         }
-        if let Some(old) = old
-            && !podsecurity::is_significant_pod_update(old, obj)
-        {
-            return Ok(Vec::new());
-        }
     } else if !a.sub.is_empty() || !podsecurity::has_pod_spec(&res.group, &res.plural) {
+        return Ok(Vec::new());
+    }
+    if cfg.exempt_namespace(a.namespace) || a.user.is_some_and(|u| cfg.exempt_user(&u.name)) {
+        return Ok(Vec::new());
+    }
+    if res.plural == "pods"
+        && let Some(old) = old
+        && !podsecurity::is_significant_pod_update(old, obj)
+    {
         return Ok(Vec::new());
     }
     let Some((metadata, spec)) = podsecurity::pod_spec_of(&res.group, &res.plural, obj) else {
         return Ok(Vec::new());
     };
+    if cfg.exempt_runtime_class(
+        spec.get("runtimeClassName")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+    ) {
+        return Ok(Vec::new());
+    }
     let Some(ns) = rest.namespace(a.namespace) else {
         return Ok(Vec::new());
     };
-    let (policy, errors) = policy_of(&ns);
+    let (policy, errors) = policy_of(cfg, &ns);
     let is_pod = res.plural == "pods";
     let eval = podsecurity::evaluate(&policy, &errors, &metadata, &spec, is_pod);
     if let Some(why) = eval.denied {
@@ -70,12 +85,13 @@ pub fn validate(
 /// pods it would refuse.
 fn namespace(
     rest: &Rest,
+    cfg: &PodSecurityConfig,
     a: &Attributes<'_>,
     obj: &Value,
     old: Option<&Value>,
 ) -> Result<Vec<String>, ApiError> {
-    let (policy, errors) = policy_of(obj);
-    let old_policy = old.map(policy_of);
+    let (policy, errors) = policy_of(cfg, obj);
+    let old_policy = old.map(|o| policy_of(cfg, o));
     let reject = match &old_policy {
         Some((_, old_errors)) => podsecurity::label_errors_reject_update(&errors, old_errors),
         None => !errors.is_empty(),
@@ -86,6 +102,16 @@ fn namespace(
             .map(|e| FieldError::invalid(e.field_path(), json!(e.value), &e.message))
             .collect();
         return Err(ApiError::invalid("", "Namespace", a.name, &causes));
+    }
+    if cfg.exempt_namespace(a.name) {
+        return Ok(podsecurity::exempt_namespace_warning(
+            a.name,
+            &policy,
+            &cfg.defaults,
+            &labels(obj),
+        )
+        .into_iter()
+        .collect());
     }
     let Some((old_policy, _)) = old_policy else {
         return Ok(Vec::new());
@@ -100,9 +126,14 @@ fn namespace(
     };
     let (items, _) = rest.store.snapshot(&crate::rest::prefix(&pods, a.name));
     let items: Vec<Value> = items.iter().map(|p| (**p).clone()).collect();
-    Ok(podsecurity::namespace_warnings(
+    let opts = podsecurity::NamespaceCheckOptions {
+        exempt_runtime_classes: cfg.exempt_runtime_classes.clone(),
+        ..podsecurity::NamespaceCheckOptions::upstream()
+    };
+    Ok(podsecurity::namespace_warnings_with(
         a.name,
         &policy.enforce,
         &items,
+        &opts,
     ))
 }
