@@ -63,6 +63,9 @@ pub fn to_version(obj: &Value, res: &ResourceInfo) -> Value {
     if have == want || have.is_empty() {
         let mut o = obj.clone();
         o["apiVersion"] = Value::String(want);
+        if o.get("kind").is_none_or(Value::is_null) {
+            o["kind"] = Value::String(res.kind.clone());
+        }
         return o;
     }
     if !is_builtin_group(&res.group) && webhook_converted(res) {
@@ -123,12 +126,16 @@ pub fn to_storage(obj: Value, res: &ResourceInfo) -> Value {
     if have == storage_av || (!is_builtin_group(&res.group) && webhook_converted(res)) {
         return obj;
     }
+    let kind = obj.get("kind").cloned();
     let mut out = match (have.as_str(), storage_av.as_str()) {
         ("autoscaling/v1", "autoscaling/v2") => hpa_v1_to_v2(&obj),
         ("events.k8s.io/v1", "v1") => events_to_core_event(&obj),
         _ => obj,
     };
     out["apiVersion"] = Value::String(storage_av);
+    if let Some(k) = kind.filter(|k| !k.is_null()) {
+        out["kind"] = k;
+    }
     out
 }
 
@@ -302,12 +309,17 @@ mod tests {
             "spec":{"scaleTargetRef":{"kind":"Deployment","name":"web","apiVersion":"apps/v1"},"minReplicas":1,"maxReplicas":5,"targetCPUUtilizationPercentage":80}});
         let stored = to_storage(obj.clone(), &v1);
         assert_eq!(stored["apiVersion"], "autoscaling/v2");
+        assert_eq!(stored["kind"], "HorizontalPodAutoscaler");
         assert_eq!(
             stored["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
             80
         );
         let back = to_version(&stored, &v1);
         assert_eq!(back["spec"], obj["spec"]);
+        let v2 = r
+            .get("autoscaling", "v2", "horizontalpodautoscalers")
+            .expect("v2");
+        assert_eq!(to_version(&stored, &v2)["kind"], "HorizontalPodAutoscaler");
     }
 
     #[test]

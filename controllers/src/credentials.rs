@@ -36,6 +36,8 @@ pub fn service_account_name(controller: &str) -> String {
         "csrapproving" | "csrsigning" | "csrcleaner" => "certificate-controller".into(),
         "bootstrapsigner" => "bootstrap-signer".into(),
         "tokencleaner" => "token-cleaner".into(),
+        "persistentvolume-binder" => "persistent-volume-binder".into(),
+        "horizontalpodautoscaling" => "horizontal-pod-autoscaler".into(),
         other => format!("{}-controller", other.trim_end_matches("-controller")),
     }
 }
@@ -177,6 +179,9 @@ mod tests {
             ("csrsigning", "certificate-controller"),
             ("bootstrapsigner", "bootstrap-signer"),
             ("tokencleaner", "token-cleaner"),
+            ("persistentvolume-binder", "persistent-volume-binder"),
+            ("pvc-protection", "pvc-protection-controller"),
+            ("horizontalpodautoscaling", "horizontal-pod-autoscaler"),
             ("resourcequota", "resourcequota-controller"),
             (
                 "clusterrole-aggregation",

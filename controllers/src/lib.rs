@@ -15,6 +15,7 @@ pub mod common;
 pub mod credentials;
 pub mod deployment;
 pub mod garbagecollector;
+pub mod horizontal;
 pub mod leaderelection;
 pub mod namespace;
 pub mod options;
@@ -31,11 +32,13 @@ pub mod endpointslice;
 pub mod endpointslice_mirroring;
 pub mod job;
 pub mod nodelifecycle;
+pub mod persistentvolume;
 pub mod podgc;
 pub mod resourcequota;
 pub mod statefulset;
 pub mod tainteviction;
 pub mod ttl_after_finished;
+pub mod volumeprotection;
 pub mod workqueue;
 
 pub use options::Options;
@@ -181,6 +184,26 @@ pub fn controllers() -> Vec<ControllerDescriptor> {
             run: certificates::cleaner::run,
         },
         ControllerDescriptor {
+            name: "horizontalpodautoscaling",
+            enabled_by_default: true,
+            run: horizontal::run,
+        },
+        ControllerDescriptor {
+            name: "persistentvolume-binder",
+            enabled_by_default: true,
+            run: persistentvolume::run,
+        },
+        ControllerDescriptor {
+            name: "pvc-protection",
+            enabled_by_default: true,
+            run: volumeprotection::run_pvc,
+        },
+        ControllerDescriptor {
+            name: "pv-protection",
+            enabled_by_default: true,
+            run: volumeprotection::run_pv,
+        },
+        ControllerDescriptor {
             name: "bootstrapsigner",
             enabled_by_default: false,
             run: bootstrap::signer::run,
@@ -207,6 +230,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("certificatesigningrequest-cleaner", "csrcleaner"),
     ("bootstrap-signer", "bootstrapsigner"),
     ("token-cleaner", "tokencleaner"),
+    ("persistentvolumeclaim-protection", "pvc-protection"),
+    ("persistentvolume-protection", "pv-protection"),
+    ("horizontal-pod-autoscaler", "horizontalpodautoscaling"),
 ];
 
 /// The short name (alias) of a controller, whichever way `--controllers` spells it:

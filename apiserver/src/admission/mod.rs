@@ -3,7 +3,8 @@
 //! (container resource defaults), ServiceAccount (the account, its token volume),
 //! TaintNodesByCondition (new nodes start not-ready), Priority (`spec.priority` from the
 //! PriorityClass), DefaultTolerationSeconds (tolerate not-ready/unreachable nodes for
-//! 300s), DefaultStorageClass. Validating, on every write: LimitRanger (bounds),
+//! 300s), DefaultStorageClass, StorageObjectInUseProtection (claims and volumes get
+//! their protection finalizers). Validating, on every write: LimitRanger (bounds),
 //! NodeRestriction (when enabled; also on deletes, evictions and TokenRequests) and
 //! PodSecurity. NamespaceLifecycle and ResourceQuota live beside the generic write path
 //! (`rest/write.rs`, `quota.rs`).
@@ -15,6 +16,7 @@ pub mod noderestriction;
 pub mod plugins;
 mod podsecurity;
 mod serviceaccount;
+mod storageprotection;
 mod taintnodes;
 
 use machinery::ApiError;
@@ -59,8 +61,13 @@ pub async fn admit_create(
             }
         }
         "nodes" if on("TaintNodesByCondition") => taintnodes::admit(obj),
-        "persistentvolumeclaims" if on("DefaultStorageClass") => {
-            defaultstorageclass::admit(rest, obj)
+        "persistentvolumeclaims" | "persistentvolumes" => {
+            if res.plural == "persistentvolumeclaims" && on("DefaultStorageClass") {
+                defaultstorageclass::admit(rest, obj);
+            }
+            if on("StorageObjectInUseProtection") {
+                storageprotection::admit(&res.plural, obj);
+            }
         }
         _ => {}
     }
