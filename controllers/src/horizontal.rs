@@ -40,8 +40,9 @@ struct Controller {
     client: kube::Client,
     recorder: EventRecorder,
     hpas: Store<HorizontalPodAutoscaler>,
-    /// Per HPA uid: what the stabilization windows and rate limits remember.
-    history: Mutex<HashMap<String, History>>,
+    /// Per HPA uid: what the stabilization windows and rate limits remember (dropped
+    /// with the HPA).
+    history: Arc<Mutex<HashMap<String, History>>>,
 }
 
 /// Entry point for the controller table.
@@ -56,6 +57,8 @@ async fn start(ctx: Arc<Context>) -> anyhow::Result<()> {
     // as upstream's rate-limited queue, an HPA is synced when it is new or its spec
     // changed, and every sync period; its own status writes do not trigger a sync
     let seen: Mutex<HashMap<String, i64>> = Mutex::default();
+    let history: Arc<Mutex<HashMap<String, History>>> = Arc::default();
+    let forget = history.clone();
     let hpas = informer(
         Api::<HorizontalPodAutoscaler>::all(client.clone()),
         watcher::Config::default(),
@@ -75,6 +78,10 @@ async fn start(ctx: Arc<Context>) -> anyhow::Result<()> {
             if let Event::Delete(h) = ev {
                 let uid = h.uid().unwrap_or_default();
                 seen.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
+                forget
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&uid);
             }
         },
     );
@@ -83,7 +90,7 @@ async fn start(ctx: Arc<Context>) -> anyhow::Result<()> {
         recorder: EventRecorder::new(client.clone(), "horizontal-pod-autoscaler"),
         client,
         hpas,
-        history: Mutex::default(),
+        history,
     });
     let (resync, q) = (controller.clone(), queue.clone());
     tokio::spawn(async move {
@@ -236,6 +243,12 @@ impl Controller {
         self.recorder
             .record(obj, &event.event_type, &event.reason, &event.message)
             .await;
+        if hpa_json
+            .get("status")
+            .is_some_and(|old| !hpa::differs(old, &status))
+        {
+            return Ok(());
+        }
         self.write_status(obj, status).await
     }
 
@@ -254,7 +267,21 @@ impl Controller {
         {
             Ok(_) => Ok(()),
             Err(e) if crate::common::is_not_found(&e) => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                let msg = crate::common::error_message(&e);
+                self.recorder
+                    .record(
+                        obj,
+                        crate::common::events::WARNING,
+                        "FailedUpdateStatus",
+                        &msg,
+                    )
+                    .await;
+                Err(anyhow::anyhow!(
+                    "failed to update status for {}: {msg}",
+                    obj.name_any()
+                ))
+            }
         }
     }
 

@@ -1,7 +1,8 @@
 //! The HorizontalPodAutoscaler controller against a real apiserver: without a metrics
 //! API it says so and leaves the target alone; with one (a test server registered as
 //! `v1beta1.metrics.k8s.io`) it scales a Deployment's scale subresource up from its
-//! pods' CPU usage, limited per step as upstream, with upstream's event and conditions.
+//! pods' CPU usage, limited per step as upstream, with upstream's event and conditions;
+//! `kubectl autoscale` (1.32 creates autoscaling/v1 HPAs, 1.35 v2) gets the same.
 
 mod kcm;
 
@@ -307,4 +308,81 @@ async fn scales_up_from_pod_cpu_usage() {
         )),
         "the controller read the metrics API"
     );
+}
+
+/// The real kubectl binaries this machine has (1.35 from hack/install-deps.sh, 1.32).
+fn kubectls() -> Vec<&'static str> {
+    [
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../_output/bin/kubectl"),
+        "/usr/lib/google-cloud-sdk/bin/kubectl.1.32",
+    ]
+    .into_iter()
+    .filter(|p| std::path::Path::new(p).exists())
+    .collect()
+}
+
+fn kubectl(bin: &str, kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(bin)
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .args(args)
+        .output()
+        .expect("run kubectl");
+    if !out.status.success() {
+        eprintln!("{bin} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn kubectl_autoscale_reports_the_missing_metrics_api() {
+    let server = testenv::TestServer::start();
+    let client = server.client().await;
+    let _kcm = Kcm::run(&server, "horizontalpodautoscaling");
+    create_namespace(&client, "cli").await;
+    let kc = server.kubeconfig_path();
+    for (i, bin) in kubectls().into_iter().enumerate() {
+        let name = format!("web{i}");
+        let (ok, out) = kubectl(
+            bin,
+            &kc,
+            &[
+                "-n",
+                "cli",
+                "create",
+                "deployment",
+                &name,
+                "--image=busybox",
+            ],
+        );
+        assert!(ok, "{bin}: {out}");
+        let (ok, out) = kubectl(
+            bin,
+            &kc,
+            &[
+                "-n",
+                "cli",
+                "autoscale",
+                "deployment",
+                &name,
+                "--cpu-percent=50",
+                "--min=1",
+                "--max=3",
+            ],
+        );
+        assert!(ok, "{bin}: {out}");
+        assert_eq!(
+            out,
+            format!("horizontalpodautoscaler.autoscaling/{name} autoscaled"),
+            "{bin}"
+        );
+        let reason = "jsonpath={.status.conditions[?(@.type==\"ScalingActive\")].reason}";
+        wait_for(60, &format!("{bin}: ScalingActive"), || {
+            let (ok, out) = kubectl(bin, &kc, &["-n", "cli", "get", "hpa", &name, "-o", reason]);
+            async move { (ok && out == "FailedGetResourceMetric").then_some(()) }
+        })
+        .await;
+    }
 }

@@ -66,6 +66,18 @@ async fn bound_claim(api: &Api<PersistentVolumeClaim>, name: &str) -> Persistent
     .await
 }
 
+/// Waits until every volume is Available (new volumes are, once the binder saw them).
+async fn all_available(pvs: &Api<PersistentVolume>) {
+    wait_for(60, "volumes available", || async {
+        let all = pvs.list(&ListParams::default()).await.ok()?;
+        all.items
+            .iter()
+            .all(|v| volume_phase(v) == "Available")
+            .then_some(())
+    })
+    .await;
+}
+
 async fn event(client: &kube::Client, ns: &str, object: &str, reason: &str) -> Event {
     let events: Api<Event> = Api::namespaced(client.clone(), ns);
     wait_for(60, &format!("event {reason} on {object}"), || async {
@@ -101,14 +113,7 @@ async fn claims_bind_to_the_smallest_fitting_volume() {
             .expect("pv");
     }
     // new volumes become Available first
-    wait_for(60, "volumes available", || async {
-        let all = pvs.list(&ListParams::default()).await.ok()?;
-        all.items
-            .iter()
-            .all(|v| volume_phase(v) == "Available")
-            .then_some(())
-    })
-    .await;
+    all_available(&pvs).await;
     pvcs.create(&pp, &claim("data", "1500Mi", json!({})))
         .await
         .expect("claim");
@@ -273,6 +278,7 @@ async fn released_volumes_and_claims_in_use() {
     )
     .await
     .expect("pv");
+    all_available(&pvs).await;
     pvcs.create(&pp, &claim("a", "1Gi", json!({})))
         .await
         .expect("claim");

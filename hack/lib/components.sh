@@ -70,14 +70,15 @@ components::require_binaries() {
 # components::credentials: a client certificate per component, as upstream's identities.
 # kubelet-sim acts for many nodes at once, so it cannot be one system:node:<name>
 # (the Node authorizer confines each such identity to its own node): it is
-# system:node:sim in group system:masters.
+# system:kubelet-sim, which components::grant_kubelet_sim binds to the system:node
+# ClusterRole (what every kubelet may do, without the per-node confinement).
 components::credentials() {
   local c
   for c in $COMPONENTS; do
     case $c in
       controller-manager) pki::client "$PKI_DIR" kube-controller-manager "/CN=system:kube-controller-manager" ;;
       scheduler) pki::client "$PKI_DIR" kube-scheduler "/CN=system:kube-scheduler" ;;
-      kubelet-sim) pki::client "$PKI_DIR" kubelet-sim "/O=system:masters/CN=system:node:sim" ;;
+      kubelet-sim) pki::client "$PKI_DIR" kubelet-sim "/CN=system:kubelet-sim" ;;
     esac
   done
   for c in $COMPONENTS; do
@@ -146,7 +147,23 @@ components::start_scheduler() {
     -v=2
 }
 
+# components::grant_kubelet_sim: the ClusterRoleBinding of system:kubelet-sim to the
+# system:node ClusterRole (created once; an existing one is kept).
+components::grant_kubelet_sim() {
+  local code body='{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding",
+    "metadata":{"name":"kubelet-sim"},
+    "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"system:node"},
+    "subjects":[{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"system:kubelet-sim"}]}'
+  code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 --cacert "$PKI_DIR/ca.crt" \
+    --cert "$PKI_DIR/admin.crt" --key "$PKI_DIR/admin.key" -H 'Content-Type: application/json' \
+    -X POST --data "$body" \
+    "https://$API_HOST:$SECURE_PORT/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")" || true
+  [[ $code == 201 || $code == 409 ]] ||
+    die "could not bind system:kubelet-sim to the system:node ClusterRole (HTTP $code); see $LOCAL_DIR/logs/kube-apiserver.log"
+}
+
 components::start_kubelet_sim() {
+  components::grant_kubelet_sim
   # shellcheck disable=SC2086 # KUBELET_SIM_FLAGS is a list of flags
   procs::start kubelet-sim "$LOCAL_DIR/logs/kubelet-sim.log" \
     "$BIN_DIR/kubelet-sim" \

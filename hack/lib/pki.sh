@@ -64,7 +64,10 @@ pki::ensure() {
     pki::leaf "$dir" admin "/O=system:masters/CN=kubernetes-admin" clientAuth
 }
 
-# pki::client DIR NAME SUBJECT: a client certificate NAME.crt/NAME.key, made once.
+# pki::client DIR NAME SUBJECT: a client certificate NAME.crt/NAME.key, made once (and
+# again when the identity it should carry changed).
 pki::client() {
-  [[ -f $1/$2.crt && -f $1/$2.key ]] || pki::leaf "$1" "$2" "$3" clientAuth
+  [[ -f $1/$2.crt && -f $1/$2.key && $(cat "$1/$2.subject" 2>/dev/null) == "$3" ]] && return
+  pki::leaf "$1" "$2" "$3" clientAuth
+  echo "$3" >"$1/$2.subject"
 }

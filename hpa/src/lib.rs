@@ -259,6 +259,25 @@ fn set_condition(
     c.message = message.to_string();
 }
 
+/// Whether two statuses differ once null fields are ignored: the caller's copy of the
+/// old status comes from typed objects, which drop nulls the new one may carry (an
+/// unchanged status must not be rewritten every sync).
+pub fn differs(old: &Value, new: &Value) -> bool {
+    fn strip(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter(|(_, x)| !x.is_null())
+                    .map(|(k, x)| (k.clone(), strip(x)))
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(strip).collect()),
+            other => other.clone(),
+        }
+    }
+    strip(old) != strip(new)
+}
+
 fn build_status(
     observed_generation: Option<i64>,
     last_scale_time: Option<Value>,
@@ -1019,7 +1038,7 @@ pub fn reconcile(inputs: &Inputs<'_>) -> Outcome {
                   scale_events: Vec<ScaleEvent>,
                   error: Option<String>,
                   failure: Option<FailureContext>| {
-        let status_changed = old_status.map(|s| s != &status).unwrap_or(true);
+        let status_changed = old_status.is_none_or(|s| differs(s, &status));
         Outcome {
             desired_replicas: desired,
             rescale,
@@ -1317,11 +1336,7 @@ pub fn rescale_failed(inputs: &Inputs<'_>, outcome: &Outcome, error: &str) -> Ou
         f.metric_statuses.as_deref(),
         &conditions,
     );
-    let status_changed = inputs
-        .hpa
-        .get("status")
-        .map(|s| s != &status)
-        .unwrap_or(true);
+    let status_changed = inputs.hpa.get("status").is_none_or(|s| differs(s, &status));
     Outcome {
         desired_replicas: outcome.desired_replicas,
         rescale: false,

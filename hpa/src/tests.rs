@@ -805,3 +805,26 @@ fn malformed_input_does_not_panic() {
     // maxReplicas reads as absent (0): current above max => rescale to 0
     assert_eq!(out.desired_replicas, 0);
 }
+
+#[test]
+fn an_unchanged_status_is_not_rewritten_when_nulls_were_dropped() {
+    // scaled to zero: currentMetrics is null in the new status, absent in the typed copy
+    let mut h = hpa(Some(1), 5, json!([]), None);
+    let first = reconcile(&Inputs::new(&h, 0, NOW));
+    assert!(first.status_changed);
+    assert!(
+        first
+            .status
+            .get("currentMetrics")
+            .is_some_and(Value::is_null)
+    );
+    let mut stored = first.status.clone();
+    if let Some(m) = stored.as_object_mut() {
+        m.retain(|_, v| !v.is_null());
+    }
+    h["status"] = stored;
+    let again = reconcile(&Inputs::new(&h, 0, NOW + 15));
+    assert!(!again.status_changed, "{}", again.status);
+    assert!(differs(&json!({"a": 1}), &json!({"a": 2, "b": null})));
+    assert!(!differs(&json!({"a": 1}), &json!({"a": 1, "b": null})));
+}
