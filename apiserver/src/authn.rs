@@ -184,6 +184,7 @@ impl Authenticator {
     pub fn authenticate(
         &self,
         cert_user: Option<&User>,
+        cert_rejected: bool,
         authorization: Option<&str>,
     ) -> Result<User, ApiError> {
         if let Some(u) = cert_user {
@@ -199,7 +200,7 @@ impl Authenticator {
                 _ => Err(unauthorized()),
             };
         }
-        if self.anonymous {
+        if self.anonymous && !cert_rejected {
             Ok(User::anonymous())
         } else {
             Err(unauthorized())
@@ -221,20 +222,22 @@ mod tests {
         );
         let a = Authenticator::new(tokens, true);
         assert_eq!(
-            a.authenticate(None, Some("Bearer t2")).map(|u| u.name),
+            a.authenticate(None, false, Some("Bearer t2"))
+                .map(|u| u.name),
             Ok("bob".into())
         );
         assert_eq!(
-            a.authenticate(None, Some("Bearer nope"))
+            a.authenticate(None, false, Some("Bearer nope"))
                 .map_err(|e| e.code),
             Err(401)
         );
         assert_eq!(
-            a.authenticate(None, Some("Basic abc")).map_err(|e| e.code),
+            a.authenticate(None, false, Some("Basic abc"))
+                .map_err(|e| e.code),
             Err(401)
         );
         assert_eq!(
-            a.authenticate(None, None).map(|u| u.name),
+            a.authenticate(None, false, None).map(|u| u.name),
             Ok("system:anonymous".into())
         );
         let cert = User {
@@ -242,13 +245,23 @@ mod tests {
             ..User::default()
         };
         assert_eq!(
-            a.authenticate(Some(&cert), Some("Bearer nope"))
+            a.authenticate(Some(&cert), false, Some("Bearer nope"))
                 .map(|u| u.name),
             Ok("c".into())
         );
+        // a certificate no CA vouches for is never anonymous; a good token still counts
+        assert_eq!(
+            a.authenticate(None, true, None).map_err(|e| e.code),
+            Err(401)
+        );
+        assert_eq!(
+            a.authenticate(None, true, Some("Bearer t2"))
+                .map(|u| u.name),
+            Ok("bob".into())
+        );
         let closed = Authenticator::new(HashMap::new(), false);
         assert_eq!(
-            closed.authenticate(None, None).map_err(|e| e.code),
+            closed.authenticate(None, false, None).map_err(|e| e.code),
             Err(401)
         );
         assert!(parse_token_file("only,two").is_err());

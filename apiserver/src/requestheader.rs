@@ -47,6 +47,10 @@ pub struct Peer {
     pub front_proxy: bool,
     /// The client's address, for the audit log's sourceIPs.
     pub addr: Option<std::net::SocketAddr>,
+    /// A certificate was presented that neither CA vouches for: without a bearer token
+    /// that authenticates, the request is Unauthorized (upstream's x509 authenticator
+    /// error), never anonymous.
+    pub cert_rejected: bool,
 }
 
 /// The client-certificate verifiers of both CAs, used after the handshake.
@@ -70,6 +74,56 @@ fn verifier(ca_file: &str) -> Result<Arc<dyn ClientCertVerifier>> {
         .with_context(|| format!("building the client certificate verifier of {ca_file}"))
 }
 
+/// Requests a client certificate (hinting both CAs) and checks only that the client
+/// holds its key; which CA, if any, issued it is decided after the handshake.
+#[derive(Debug)]
+struct RequestOnly(Arc<dyn ClientCertVerifier>);
+
+impl ClientCertVerifier for RequestOnly {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> std::result::Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
 impl Verifiers {
     pub fn new(client_ca_file: Option<&str>, opts: &Options) -> Result<Self> {
         Ok(Verifiers {
@@ -79,8 +133,10 @@ impl Verifiers {
         })
     }
 
-    /// The verifier the TLS handshake uses: certificates of either CA are accepted (and
-    /// none at all), the rest is decided by [`Verifiers::peer`].
+    /// The verifier the TLS handshake uses: any certificate (or none) is accepted once
+    /// the client proves it holds the key, as upstream's server only requests one; the
+    /// CAs are checked by [`Verifiers::peer`], so a stranger's certificate gets a 401
+    /// answer instead of a failed handshake.
     pub fn handshake(
         client_ca_file: Option<&str>,
         opts: &Options,
@@ -105,7 +161,7 @@ impl Verifiers {
             .allow_unauthenticated()
             .build()
             .context("building the client certificate verifier")?;
-        Ok(Some(v))
+        Ok(Some(Arc::new(RequestOnly(v))))
     }
 
     /// Which CA the presented chain really belongs to.
@@ -126,6 +182,7 @@ impl Verifiers {
         };
         let front_proxy = verified(&self.proxy) && self.name_allowed(end.as_ref());
         Peer {
+            cert_rejected: cert_user.is_none() && !front_proxy,
             cert_user,
             front_proxy,
             addr: None,

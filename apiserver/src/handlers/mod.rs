@@ -155,9 +155,11 @@ async fn authenticated(
     req: Request,
 ) -> Response {
     let user = match proxied.map(Ok).unwrap_or_else(|| {
-        state
-            .authenticator
-            .authenticate(peer.cert_user.as_ref(), authorization.as_deref())
+        state.authenticator.authenticate(
+            peer.cert_user.as_ref(),
+            peer.cert_rejected,
+            authorization.as_deref(),
+        )
     }) {
         Ok(u) => u,
         Err(e) => return error_response(&e, Accept::JSON),

@@ -173,7 +173,7 @@ pub async fn create(
 /// Authenticates the reviewed token with the same token authenticators as requests.
 fn token_review(state: &AppState, review: &Value) -> Value {
     let header = format!("Bearer {}", str_of(review, "/spec/token"));
-    match state.authenticator.authenticate(None, Some(&header)) {
+    match state.authenticator.authenticate(None, false, Some(&header)) {
         Ok(u) => {
             let audiences = review
                 .pointer("/spec/audiences")
