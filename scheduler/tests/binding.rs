@@ -12,10 +12,13 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binds_to_least_allocated_node_and_records_scheduled() {
-    let env = Env::start(&[]).await;
+    // the nodes exist before the scheduler starts, so its first list has them all (a
+    // node added afterwards may reach it after the pod does)
+    let mut env = Env::api_only().await;
     env.node("small", "2", "4Gi", json!({}), json!([])).await;
     env.node("medium", "4", "8Gi", json!({}), json!([])).await;
     env.node("large", "16", "32Gi", json!({}), json!([])).await;
+    env.spawn_scheduler(&["--leader-elect=false", "--secure-port=0"], &[]);
     env.pod(
         "web",
         json!({}),
