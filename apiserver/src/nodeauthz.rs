@@ -376,6 +376,13 @@ impl State {
         }
     }
 
+    fn apply_events(&mut self, events: &[std::sync::Arc<crate::storage::Event>]) {
+        for e in events {
+            let obj = (e.kind != EventType::Deleted).then_some(&*e.object);
+            self.apply(&e.key, obj);
+        }
+    }
+
     fn reaches(&self, node: &str, kind: Kind, ns: &str, name: &str) -> bool {
         let r = Ref {
             kind,
@@ -436,10 +443,7 @@ impl Graph {
             .flatten();
         match caught_up {
             Some((events, rev)) => {
-                for e in events {
-                    let obj = (e.kind != EventType::Deleted).then_some(&*e.object);
-                    st.apply(&e.key, obj);
-                }
+                st.apply_events(&events);
                 st.rev = rev;
             }
             None => {
@@ -466,10 +470,7 @@ impl Graph {
                 // revision applies whatever changed in between, in order
                 fresh.rev = rev;
                 if let Some((events, now)) = self.store.changes_since(rev, &prefixes) {
-                    for e in events {
-                        let obj = (e.kind != EventType::Deleted).then_some(&*e.object);
-                        fresh.apply(&e.key, obj);
-                    }
+                    fresh.apply_events(&events);
                     fresh.rev = now;
                 }
                 *st = fresh;

@@ -370,16 +370,15 @@ pub(crate) fn resource_metrics_fetch(
     }
 }
 
-/// Utilization-based calculation. Returns (replicas, utilization %, raw average milli-value).
-pub(crate) fn get_resource_replicas(
-    current_replicas: i32,
-    target_utilization: i32,
+/// The pods and metrics a calculation uses (upstream's shared prologue): deleted and
+/// failed pods and unready ones are left out; errors when nothing is left.
+fn usable_metrics<'a>(
     resource: &str,
     container: Option<&str>,
-    pods: &[Value],
+    pods: &'a [Value],
     metrics: Result<&[Value], &str>,
     params: &CalcParams,
-) -> Result<(i32, i32, i64), String> {
+) -> Result<(PodMetricsInfo, Vec<PodInfo<'a>>, Groups), String> {
     let mut metrics = resource_metrics_fetch(metrics, resource, container)?;
     if pods.is_empty() {
         return Err("no pods returned by selector while calculating replica count".to_string());
@@ -394,33 +393,39 @@ pub(crate) fn get_resource_replicas(
             "did not receive metrics for targeted pods (pods might be unready)".to_string(),
         );
     }
-    let requests = calculate_requests(&pods, container, resource)?;
-    let (usage_ratio, utilization, raw) =
-        resource_utilization_ratio(&metrics, &requests, target_utilization)?;
+    Ok((metrics, pods, g))
+}
 
+/// The replica count for a usage ratio (upstream's rule, common to both calculations):
+/// within tolerance nothing changes; pods without metrics count at `missing_value`
+/// (their fallback usage) when scaling down and at zero when scaling up, unready pods at
+/// zero when scaling up; then a recomputed ratio (`ratio_of`) that flips direction or
+/// lands within tolerance keeps the current count.
+fn replicas_for_ratio(
+    current_replicas: i32,
+    mut metrics: PodMetricsInfo,
+    g: &Groups,
+    usage_ratio: f64,
+    params: &CalcParams,
+    missing_value: impl Fn(&str) -> i64,
+    ratio_of: impl Fn(&PodMetricsInfo) -> Result<f64, String>,
+) -> Result<i32, String> {
     let scale_up_with_unready = !g.unready.is_empty() && usage_ratio > 1.0;
     if !scale_up_with_unready && g.missing.is_empty() {
         if params.tolerances.is_within(usage_ratio) {
-            return Ok((current_replicas, utilization, raw));
+            return Ok(current_replicas);
         }
-        return Ok((
-            ceil_i32(usage_ratio * g.ready_count as f64),
-            utilization,
-            raw,
-        ));
+        return Ok(ceil_i32(usage_ratio * g.ready_count as f64));
     }
-
     if !g.missing.is_empty() {
         if usage_ratio < 1.0 {
-            let fallback = i64::from(target_utilization.max(100));
             for n in &g.missing {
-                let req = requests.get(n).copied().unwrap_or(0);
                 metrics.insert(
                     n.clone(),
                     PodMetric {
                         timestamp_ms: ZERO_TIME_MS,
                         window_ms: 0,
-                        value: req.saturating_mul(fallback) / 100,
+                        value: missing_value(n),
                     },
                 );
             }
@@ -435,21 +440,20 @@ pub(crate) fn get_resource_replicas(
             metrics.insert(n.clone(), zero_metric());
         }
     }
-
-    let (new_ratio, _, _) = resource_utilization_ratio(&metrics, &requests, target_utilization)?;
+    let new_ratio = ratio_of(&metrics)?;
     if params.tolerances.is_within(new_ratio)
         || (usage_ratio < 1.0 && new_ratio > 1.0)
         || (usage_ratio > 1.0 && new_ratio < 1.0)
     {
-        return Ok((current_replicas, utilization, raw));
+        return Ok(current_replicas);
     }
     let new_replicas = ceil_i32(new_ratio * metrics.len() as f64);
     if (new_ratio < 1.0 && new_replicas > current_replicas)
         || (new_ratio > 1.0 && new_replicas < current_replicas)
     {
-        return Ok((current_replicas, utilization, raw));
+        return Ok(current_replicas);
     }
-    Ok((new_replicas, utilization, raw))
+    Ok(new_replicas)
 }
 
 fn zero_metric() -> PodMetric {
@@ -458,6 +462,40 @@ fn zero_metric() -> PodMetric {
         window_ms: 0,
         value: 0,
     }
+}
+
+/// Utilization-based calculation. Returns (replicas, utilization %, raw average milli-value).
+pub(crate) fn get_resource_replicas(
+    current_replicas: i32,
+    target_utilization: i32,
+    resource: &str,
+    container: Option<&str>,
+    pods: &[Value],
+    metrics: Result<&[Value], &str>,
+    params: &CalcParams,
+) -> Result<(i32, i32, i64), String> {
+    let (metrics, pods, g) = usable_metrics(resource, container, pods, metrics, params)?;
+    let requests = calculate_requests(&pods, container, resource)?;
+    let (usage_ratio, utilization, raw) =
+        resource_utilization_ratio(&metrics, &requests, target_utilization)?;
+    let fallback = i64::from(target_utilization.max(100));
+    let replicas = replicas_for_ratio(
+        current_replicas,
+        metrics,
+        &g,
+        usage_ratio,
+        params,
+        |n| {
+            requests
+                .get(n)
+                .copied()
+                .unwrap_or(0)
+                .saturating_mul(fallback)
+                / 100
+        },
+        |m| resource_utilization_ratio(m, &requests, target_utilization).map(|r| r.0),
+    )?;
+    Ok((replicas, utilization, raw))
 }
 
 /// Average-value calculation. Returns (replicas, average usage milli-value).
@@ -470,63 +508,16 @@ pub(crate) fn get_raw_resource_replicas(
     metrics: Result<&[Value], &str>,
     params: &CalcParams,
 ) -> Result<(i32, i64), String> {
-    let mut metrics = resource_metrics_fetch(metrics, resource, container)?;
-    if pods.is_empty() {
-        return Err("no pods returned by selector while calculating replica count".to_string());
-    }
-    let pods: Vec<PodInfo<'_>> = pods.iter().map(pod_info).collect();
-    let g = group_pods(&pods, &metrics, resource, params);
-    for n in g.ignored.iter().chain(g.unready.iter()) {
-        metrics.remove(n);
-    }
-    if metrics.is_empty() {
-        return Err(
-            "did not receive metrics for targeted pods (pods might be unready)".to_string(),
-        );
-    }
+    let (metrics, _, g) = usable_metrics(resource, container, pods, metrics, params)?;
     let (usage_ratio, usage) = metric_usage_ratio(&metrics, target_usage);
-    let scale_up_with_unready = !g.unready.is_empty() && usage_ratio > 1.0;
-    if !scale_up_with_unready && g.missing.is_empty() {
-        if params.tolerances.is_within(usage_ratio) {
-            return Ok((current_replicas, usage));
-        }
-        return Ok((ceil_i32(usage_ratio * g.ready_count as f64), usage));
-    }
-    if !g.missing.is_empty() {
-        if usage_ratio < 1.0 {
-            for n in &g.missing {
-                metrics.insert(
-                    n.clone(),
-                    PodMetric {
-                        timestamp_ms: ZERO_TIME_MS,
-                        window_ms: 0,
-                        value: target_usage,
-                    },
-                );
-            }
-        } else if usage_ratio > 1.0 {
-            for n in &g.missing {
-                metrics.insert(n.clone(), zero_metric());
-            }
-        }
-    }
-    if scale_up_with_unready {
-        for n in &g.unready {
-            metrics.insert(n.clone(), zero_metric());
-        }
-    }
-    let (new_ratio, _) = metric_usage_ratio(&metrics, target_usage);
-    if params.tolerances.is_within(new_ratio)
-        || (usage_ratio < 1.0 && new_ratio > 1.0)
-        || (usage_ratio > 1.0 && new_ratio < 1.0)
-    {
-        return Ok((current_replicas, usage));
-    }
-    let new_replicas = ceil_i32(new_ratio * metrics.len() as f64);
-    if (new_ratio < 1.0 && new_replicas > current_replicas)
-        || (new_ratio > 1.0 && new_replicas < current_replicas)
-    {
-        return Ok((current_replicas, usage));
-    }
-    Ok((new_replicas, usage))
+    let replicas = replicas_for_ratio(
+        current_replicas,
+        metrics,
+        &g,
+        usage_ratio,
+        params,
+        |_| target_usage,
+        |m| Ok(metric_usage_ratio(m, target_usage).0),
+    )?;
+    Ok((replicas, usage))
 }
