@@ -166,7 +166,14 @@ async fn restart_mid_rollout_continues() {
     })
     .await;
     kcm.kill();
-    let _kcm = Kcm::run(&server, "deployment,replicaset");
+    let _kcm = Kcm::start(
+        &server,
+        "kcm-restarted",
+        &[
+            "--leader-elect=false",
+            "--controllers=deployment,replicaset",
+        ],
+    );
     let done = wait_for(90, "rollout finished after restart", || async {
         make_pods_ready(&client, "mid", "app=web").await;
         let d = api.get("web").await.ok()?;

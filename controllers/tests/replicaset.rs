@@ -257,3 +257,46 @@ async fn quota_failure_sets_replica_failure() {
     })
     .await;
 }
+
+/// Pods that became ready while no controller ran are counted by the next one, for
+/// every ReplicaSet: their first syncs all wait for the pod cache at once (a store's own
+/// readiness wakes only one waiter; the others used to hang for good).
+#[tokio::test]
+async fn a_restarted_controller_counts_pods_readied_while_it_was_down() {
+    let server = testenv::TestServer::start();
+    let client = server.client().await;
+    let mut kcm = Kcm::run(&server, "replicaset");
+    create_namespace(&client, "down").await;
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "down");
+    let names = ["web", "api", "db", "cache"];
+    for name in names {
+        rss.create(&PostParams::default(), &replicaset(name, 1))
+            .await
+            .expect("rs");
+    }
+    wait_for(60, "status of the unready pods", || async {
+        for name in names {
+            let s = rss.get(name).await.ok()?.status?;
+            (s.replicas == 1).then_some(())?;
+        }
+        Some(())
+    })
+    .await;
+    kcm.kill();
+    for name in names {
+        let selector = format!("app={name}");
+        assert_eq!(make_pods_ready(&client, "down", &selector).await, 1);
+    }
+    let _kcm = Kcm::start(
+        &server,
+        "kcm-restarted",
+        &["--leader-elect=false", "--controllers=replicaset"],
+    );
+    for name in names {
+        wait_for(60, "ready replicas counted", || async {
+            let s = rss.get(name).await.ok()?.status?;
+            (s.ready_replicas == Some(1) && s.available_replicas == Some(1)).then_some(())
+        })
+        .await;
+    }
+}

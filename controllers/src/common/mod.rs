@@ -27,6 +27,43 @@ pub use controller_ref::{OwnerInfo, claim};
 pub use events::EventRecorder;
 pub use expectations::Expectations;
 
+/// Lets any number of reconciles wait for a reflector store to hold its first full list.
+///
+/// `Store::wait_until_ready` keeps a single waker: when several futures wait on it at
+/// once (concurrent reconciles in one runner), only the last one polled is woken, and the
+/// others hang for good. The gate waits on the store from one task of its own and opens a
+/// watch channel, which wakes every waiter.
+#[derive(Clone)]
+pub struct ReadyGate(tokio::sync::watch::Receiver<bool>);
+
+impl ReadyGate {
+    /// Starts waiting for `store`.
+    pub fn of<K>(store: &kube::runtime::reflector::Store<K>) -> Self
+    where
+        K: kube::Resource + Clone + Send + Sync + 'static,
+        K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync,
+    {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let store = store.clone();
+        tokio::spawn(async move {
+            // an error means the writer is gone: dropping `tx` fails every waiter
+            if store.wait_until_ready().await.is_ok() {
+                let _ = tx.send(true);
+            }
+        });
+        ReadyGate(rx)
+    }
+
+    /// Waits until the store is ready; fails if it never can be.
+    pub async fn wait(&self) -> anyhow::Result<()> {
+        let mut rx = self.0.clone();
+        rx.wait_for(|ready| *ready)
+            .await
+            .map(|_| ())
+            .map_err(|_| anyhow::anyhow!("the cache stopped before it was filled"))
+    }
+}
+
 /// The machine's host name (what upstream puts in leader identities and event sources).
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -122,5 +159,35 @@ mod tests {
         let everything = selector(&LabelSelector::default()).expect("valid");
         assert!(matches(&everything, None));
         assert!(selector_opt(None).is_none());
+    }
+
+    /// Several reconciles waiting at once are all let through (a store's own
+    /// `wait_until_ready` would wake only the last of them).
+    #[tokio::test]
+    async fn a_ready_gate_wakes_every_waiter() {
+        use futures::StreamExt;
+        use k8s_openapi::api::core::v1::Pod;
+        use kube::runtime::watcher;
+
+        let (store, mut writer) = kube::runtime::reflector::store::<Pod>();
+        let gate = ReadyGate::of(&store);
+        let mut waiters: futures::stream::FuturesUnordered<_> = (0..3)
+            .map(|_| {
+                let g = gate.clone();
+                async move { g.wait().await }
+            })
+            .collect();
+        // every waiter is parked before the store fills
+        let parked =
+            tokio::time::timeout(std::time::Duration::from_millis(50), waiters.next()).await;
+        assert!(parked.is_err(), "no waiter may pass before the list");
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        for _ in 0..3 {
+            let done = tokio::time::timeout(std::time::Duration::from_secs(5), waiters.next())
+                .await
+                .expect("every waiter is woken");
+            assert!(matches!(done, Some(Ok(()))));
+        }
     }
 }

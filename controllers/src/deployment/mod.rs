@@ -40,6 +40,9 @@ pub struct Shared {
     pub client: kube::Client,
     pub rss: Store<ReplicaSet>,
     pub pods: Store<Pod>,
+    /// Open once the caches above hold their first lists.
+    pub rss_ready: common::ReadyGate,
+    pub pods_ready: common::ReadyGate,
     pub recorder: EventRecorder,
 }
 
@@ -73,6 +76,8 @@ async fn run_controller(ctx: Arc<Context>) -> anyhow::Result<()> {
     let shared = Arc::new(Shared {
         recorder: EventRecorder::new(client.clone(), COMPONENT),
         client,
+        rss_ready: common::ReadyGate::of(&rss),
+        pods_ready: common::ReadyGate::of(&pods),
         rss,
         pods,
     });
@@ -148,12 +153,21 @@ pub struct Sync<'a> {
 }
 
 async fn reconcile(d: Arc<Deployment>, sh: Arc<Shared>) -> Result<Action, ReconcileError> {
-    sh.rss
-        .wait_until_ready()
+    let started = std::time::Instant::now();
+    let key = common::key(d.namespace().as_deref(), &d.name_any());
+    let result = sync_deployment(d, sh).await;
+    // upstream logs this at V(4)
+    tracing::debug!(deployment = %key, duration = ?started.elapsed(), "Finished syncing deployment");
+    result
+}
+
+async fn sync_deployment(d: Arc<Deployment>, sh: Arc<Shared>) -> Result<Action, ReconcileError> {
+    sh.rss_ready
+        .wait()
         .await
         .map_err(|e| anyhow::anyhow!("rs cache: {e}"))?;
-    sh.pods
-        .wait_until_ready()
+    sh.pods_ready
+        .wait()
         .await
         .map_err(|e| anyhow::anyhow!("pod cache: {e}"))?;
     let ns = d.namespace().unwrap_or_default();

@@ -53,6 +53,7 @@ pub fn run_replicationcontroller(ctx: Arc<Context>) -> BoxFuture<'static, anyhow
 struct Shared<K: ReplicaOwner> {
     client: kube::Client,
     pods: Store<Pod>,
+    pods_ready: common::ReadyGate,
     owners: Store<K>,
     expectations: Expectations,
     recorder: EventRecorder,
@@ -74,6 +75,7 @@ async fn run<K: ReplicaOwner>(ctx: Arc<Context>, concurrency: usize) -> anyhow::
     let shared = Arc::new(Shared {
         recorder: EventRecorder::new(client.clone(), K::COMPONENT),
         client,
+        pods_ready: common::ReadyGate::of(&pods),
         pods,
         owners,
         expectations: Expectations::new(),
@@ -121,18 +123,31 @@ async fn reconcile<K: ReplicaOwner>(
     owner: Arc<K>,
     sh: Arc<Shared<K>>,
 ) -> Result<Action, ReconcileError> {
-    sh.pods
-        .wait_until_ready()
+    sh.pods_ready
+        .wait()
         .await
         .map_err(|e| anyhow::anyhow!("pod cache: {e}"))?;
     let ns = owner.namespace().unwrap_or_default();
     let key = common::key(Some(&ns), &owner.name_any());
+    let started = std::time::Instant::now();
+    let result = sync_owner(owner, &sh, &ns, &key).await;
+    // upstream logs this at V(4)
+    tracing::debug!(kind = K::kind(&()).as_ref(), key = %key, duration = ?started.elapsed(), "Finished syncing");
+    result
+}
+
+async fn sync_owner<K: ReplicaOwner>(
+    owner: Arc<K>,
+    sh: &Shared<K>,
+    ns: &str,
+    key: &str,
+) -> Result<Action, ReconcileError> {
     let info = OwnerInfo::of(owner.as_ref());
     let in_ns: Vec<Arc<Pod>> = sh
         .pods
         .state()
         .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
+        .filter(|p| p.namespace().as_deref() == Some(ns))
         .collect();
     let by_uid: HashMap<String, bool> = in_ns
         .iter()
@@ -143,20 +158,18 @@ async fn reconcile<K: ReplicaOwner>(
             )
         })
         .collect();
-    let satisfied = sh
-        .expectations
-        .satisfied(&key, |uid| match by_uid.get(uid) {
-            None => Observed::Absent,
-            Some(true) => Observed::Terminating,
-            Some(false) => Observed::Present,
-        });
+    let satisfied = sh.expectations.satisfied(key, |uid| match by_uid.get(uid) {
+        None => Observed::Absent,
+        Some(true) => Observed::Terminating,
+        Some(false) => Observed::Present,
+    });
     let Some(selector) = owner.selector() else {
         tracing::warn!(owner = %key, "invalid or empty selector; nothing to manage");
         return Ok(Action::await_change());
     };
     let active: Vec<Arc<Pod>> = in_ns.iter().filter(|p| is_pod_active(p)).cloned().collect();
-    let api: Api<Pod> = Api::namespaced(sh.client.clone(), &ns);
-    let owner_api: Api<K> = Api::namespaced(sh.client.clone(), &ns);
+    let api: Api<Pod> = Api::namespaced(sh.client.clone(), ns);
+    let owner_api: Api<K> = Api::namespaced(sh.client.clone(), ns);
     let claimed = common::claim(&api, &info, &selector, active, || {
         recheck_owner(&owner_api, &info)
     })
@@ -168,17 +181,10 @@ async fn reconcile<K: ReplicaOwner>(
     let mut failure = None;
     if satisfied && owner.meta().deletion_timestamp.is_none() {
         let claimed_refs: Vec<&Pod> = claimed.iter().map(|p| p.as_ref()).collect();
-        let related = related_pods(&sh, owner.as_ref(), &in_ns);
+        let related = related_pods(sh, owner.as_ref(), &in_ns);
         let related_refs: Vec<&Pod> = related.iter().map(|p| p.as_ref()).collect();
-        failure = manage_replicas(
-            &sh,
-            owner.as_ref(),
-            &info,
-            &key,
-            &claimed_refs,
-            &related_refs,
-        )
-        .await;
+        failure =
+            manage_replicas(sh, owner.as_ref(), &info, key, &claimed_refs, &related_refs).await;
     }
     let claimed_refs: Vec<&Pod> = claimed.iter().map(|p| p.as_ref()).collect();
     // a failed round is retried (upstream requeues with backoff), after the status says why

@@ -70,6 +70,22 @@ impl Kcm {
 impl Drop for Kcm {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            // a failed test shows what the controllers were doing
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(80)..];
+            eprintln!(
+                "--- last lines of {} ---\n{}",
+                self.log.display(),
+                tail.join("\n")
+            );
+            // KCM_KEEP_LOGS=<dir> keeps the whole log of a failed test
+            if let Some(dir) = std::env::var_os("KCM_KEEP_LOGS") {
+                let name = self.log.file_name().unwrap_or_default();
+                let _ = std::fs::copy(&self.log, PathBuf::from(dir).join(name));
+            }
+        }
     }
 }
 
