@@ -13,15 +13,16 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ApiResource, ListParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
+use machinery::labels::Selector;
 use serde_json::Value;
 
 use crate::Context;
@@ -29,6 +30,7 @@ use crate::common::EventRecorder;
 use crate::workqueue::{WorkQueue, informer, key_of, split_key};
 
 const SYNC_PERIOD: Duration = Duration::from_secs(15);
+const DISCOVERY_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Default)]
 struct History {
@@ -43,6 +45,12 @@ struct Controller {
     /// Per HPA uid: what the stabilization windows and rate limits remember (dropped
     /// with the HPA).
     history: Arc<Mutex<HashMap<String, History>>>,
+    /// Per HPA (`namespace/name`): the selector of its target's scale when last synced,
+    /// to find pods that several HPAs claim (upstream's `hpaSelectors`).
+    selectors: Arc<Mutex<HashMap<String, Selector>>>,
+    /// Scale-target collections found through discovery, by (apiVersion, kind), with
+    /// when they were found; looked up again when older than [`DISCOVERY_TTL`].
+    collections: Mutex<HashMap<(String, String), (Instant, ApiResource)>>,
 }
 
 /// Entry point for the controller table.
@@ -58,7 +66,9 @@ async fn start(ctx: Arc<Context>) -> anyhow::Result<()> {
     // changed, and every sync period; its own status writes do not trigger a sync
     let seen: Mutex<HashMap<String, i64>> = Mutex::default();
     let history: Arc<Mutex<HashMap<String, History>>> = Arc::default();
+    let selectors: Arc<Mutex<HashMap<String, Selector>>> = Arc::default();
     let forget = history.clone();
+    let unselect = selectors.clone();
     let hpas = informer(
         Api::<HorizontalPodAutoscaler>::all(client.clone()),
         watcher::Config::default(),
@@ -82,6 +92,10 @@ async fn start(ctx: Arc<Context>) -> anyhow::Result<()> {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&uid);
+                unselect
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key_of(h));
             }
         },
     );
@@ -91,6 +105,8 @@ async fn start(ctx: Arc<Context>) -> anyhow::Result<()> {
         client,
         hpas,
         history,
+        selectors,
+        collections: Mutex::default(),
     });
     let (resync, q) = (controller.clone(), queue.clone());
     tokio::spawn(async move {
@@ -158,6 +174,14 @@ impl Controller {
         {
             Ok(s) => s,
             Err(e) => {
+                // a collection found through discovery may have moved
+                self.collections
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&(
+                        target.api_version.clone().unwrap_or_default(),
+                        target.kind.clone(),
+                    ));
                 let msg = crate::common::error_message(&e);
                 return self.failed_scale(&obj, &hpa_json, now, &msg).await;
             }
@@ -171,18 +195,29 @@ impl Controller {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let pods: Vec<Value> = if selector.is_empty() {
-            Vec::new()
-        } else {
-            Api::<Pod>::namespaced(self.client.clone(), ns)
-                .list(&ListParams::default().labels(&selector))
-                .await?
-                .items
-                .iter()
-                .filter_map(|p| serde_json::to_value(p).ok())
-                .collect()
+        let parsed = Selector::parse(&selector);
+        let (pods, selector_problem) = match parsed {
+            _ if selector.is_empty() => (Vec::new(), None),
+            Err(e) => (Vec::new(), Some(hpa::SelectorProblem::Invalid(e))),
+            Ok(parsed) => {
+                let pods: Vec<Value> = Api::<Pod>::namespaced(self.client.clone(), ns)
+                    .list(&ListParams::default().labels(&selector))
+                    .await?
+                    .items
+                    .iter()
+                    .filter_map(|p| serde_json::to_value(p).ok())
+                    .collect();
+                let claimed = self.claimants(key, parsed, &pods);
+                let problem =
+                    (claimed.len() > 1).then_some(hpa::SelectorProblem::Ambiguous(claimed));
+                (pods, problem)
+            }
         };
-        let (metrics, metrics_error) = self.pod_metrics(ns, &selector).await;
+        let (metrics, metrics_error) = if selector_problem.is_some() {
+            (None, None)
+        } else {
+            self.pod_metrics(ns, &selector).await
+        };
         let (recommendations, scale_events) = {
             let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
             h.get(&uid)
@@ -191,6 +226,7 @@ impl Controller {
         };
         let inputs = hpa::Inputs {
             selector: Some(&selector),
+            selector_problem,
             pods: &pods,
             pod_metrics: metrics.as_deref(),
             pod_metrics_error: metrics_error.as_deref(),
@@ -285,6 +321,23 @@ impl Controller {
         }
     }
 
+    /// Remembers `key`'s selector and returns every HPA (`namespace/name`, sorted, `key`
+    /// included) whose selector picks one of `pods`.
+    fn claimants(&self, key: &str, selector: Selector, pods: &[Value]) -> Vec<String> {
+        let mut selectors = self.selectors.lock().unwrap_or_else(|e| e.into_inner());
+        selectors.insert(key.to_string(), selector);
+        let ns = split_key(key).0;
+        let mut claimed: Vec<String> = selectors
+            .iter()
+            .filter(|(other, sel)| {
+                split_key(other).0 == ns && pods.iter().any(|p| sel.matches_object(p))
+            })
+            .map(|(other, _)| other.clone())
+            .collect();
+        claimed.sort();
+        claimed
+    }
+
     /// The URL of the target's `scale` subresource, or upstream's error text.
     async fn scale_url(
         &self,
@@ -296,16 +349,36 @@ impl Controller {
         if let Some((base, plural)) = known_collection(api_version, kind) {
             return Ok(format!("{base}/namespaces/{ns}/{plural}/{name}/scale"));
         }
-        let all = crate::common::discovery::resources_with(&self.client, &["get"])
-            .await
-            .map_err(|e| crate::common::error_message(&e))?;
-        let d = crate::common::discovery::by_kind(&all, api_version, kind).ok_or_else(|| {
-            format!("no matches for kind {kind:?} in group {:?}", {
-                api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("")
-            })
-        })?;
+        let cache_key = (api_version.to_string(), kind.to_string());
+        let cached = self
+            .collections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cache_key)
+            .filter(|(found, _)| found.elapsed() < DISCOVERY_TTL)
+            .map(|(_, r)| r.clone());
+        let resource = match cached {
+            Some(r) => r,
+            None => {
+                let all = crate::common::discovery::resources_with(&self.client, &["get"])
+                    .await
+                    .map_err(|e| crate::common::error_message(&e))?;
+                let d = crate::common::discovery::by_kind(&all, api_version, kind).ok_or_else(
+                    || {
+                        format!("no matches for kind {kind:?} in group {:?}", {
+                            api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("")
+                        })
+                    },
+                )?;
+                self.collections
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(cache_key, (Instant::now(), d.resource.clone()));
+                d.resource.clone()
+            }
+        };
         let api: Api<kube::api::DynamicObject> =
-            Api::namespaced_with(self.client.clone(), ns, &d.resource);
+            Api::namespaced_with(self.client.clone(), ns, &resource);
         Ok(format!("{}/{name}/scale", api.resource_url()))
     }
 

@@ -131,6 +131,59 @@ async fn without_a_metrics_api_the_target_is_left_alone() {
     assert_eq!(d.spec.and_then(|s| s.replicas), Some(2));
 }
 
+#[tokio::test]
+async fn two_hpas_on_the_same_pods_are_ambiguous_until_one_goes() {
+    let server = testenv::TestServer::start();
+    let client = server.client().await;
+    let _kcm = Kcm::run(&server, "horizontalpodautoscaling");
+    create_namespace(&client, "twins").await;
+    deployment_with_pods(&client, "twins").await;
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), "twins");
+    let mut twin = hpa();
+    twin.metadata.name = Some("twin".into());
+    for h in [hpa(), twin] {
+        hpas.create(&PostParams::default(), &h).await.expect("hpa");
+    }
+    let message =
+        "pods by selector app=web are controlled by multiple HPAs: [twins/twin twins/web]";
+    // the first HPA synced may not have seen the other yet: the resync catches it
+    for name in ["web", "twin"] {
+        let h = wait_for(60, "AmbiguousSelector", || async {
+            hpas.get(name).await.ok().filter(|h| {
+                condition(h, "ScalingActive").is_some_and(|c| c.1 == "AmbiguousSelector")
+            })
+        })
+        .await;
+        assert_eq!(
+            condition(&h, "ScalingActive"),
+            Some(("False".into(), "AmbiguousSelector".into(), message.into()))
+        );
+    }
+    let events: Api<Event> = Api::namespaced(client.clone(), "twins");
+    let e = wait_for(60, "AmbiguousSelector event", || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("AmbiguousSelector"))
+    })
+    .await;
+    assert_eq!(e.type_.as_deref(), Some("Warning"));
+    assert_eq!(e.message.as_deref(), Some(message));
+
+    hpas.delete("twin", &Default::default())
+        .await
+        .expect("delete twin");
+    wait_for(60, "web unambiguous again", || async {
+        hpas.get("web").await.ok().filter(|h| {
+            condition(h, "ScalingActive").is_some_and(|c| c.1 == "FailedGetResourceMetric")
+        })
+    })
+    .await;
+}
+
 /// The metrics API (served as `hook.test.svc`, the name the test certificate carries):
 /// discovery and the pods' usage (each pod at 150% of its request).
 fn metrics_api(req: &TestRequest) -> (u16, Value) {

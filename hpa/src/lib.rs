@@ -93,6 +93,15 @@ impl Event {
     }
 }
 
+/// Why a scale's selector cannot be used (upstream's `validateAndParseSelector`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum SelectorProblem {
+    /// The label selector parser refused it; its message.
+    Invalid(String),
+    /// Several HPAs (`namespace/name`, this one included) select the same pods.
+    Ambiguous(Vec<String>),
+}
+
 /// Everything one reconciliation needs.
 #[derive(Clone, Debug)]
 pub struct Inputs<'a> {
@@ -103,6 +112,9 @@ pub struct Inputs<'a> {
     /// `status.selector` of the target's scale subresource. `Some("")` is
     /// reported as a missing selector; `None` skips that check.
     pub selector: Option<&'a str>,
+    /// Why the selector cannot be used, when the caller found it unparsable or
+    /// shared with other HPAs.
+    pub selector_problem: Option<SelectorProblem>,
     /// Pods matched by the selector (core/v1 Pod JSON).
     pub pods: &'a [Value],
     /// PodMetrics items (metrics.k8s.io/v1beta1) for the selected pods;
@@ -127,6 +139,7 @@ impl<'a> Inputs<'a> {
             hpa,
             current_replicas,
             selector: None,
+            selector_problem: None,
             pods: &[],
             pod_metrics: None,
             pod_metrics_error: None,
@@ -597,22 +610,44 @@ fn compute_replicas_for_metrics(
     events: &mut Vec<Event>,
 ) -> MetricsResult {
     let now = ctx.inputs.now;
-    if ctx.inputs.selector == Some("") {
-        let msg = "selector is required";
-        events.push(Event::new("Warning", "SelectorRequired", msg));
+    let unusable = if ctx.inputs.selector == Some("") {
+        let msg = "selector is required".to_string();
+        let condition = "the HPA target's scale is missing a selector".to_string();
+        Some(("SelectorRequired", "InvalidSelector", msg, condition))
+    } else {
+        match &ctx.inputs.selector_problem {
+            None => None,
+            Some(SelectorProblem::Invalid(e)) => {
+                let msg = format!(
+                    "couldn't convert selector into a corresponding internal selector object: {e}"
+                );
+                Some(("InvalidSelector", "InvalidSelector", msg.clone(), msg))
+            }
+            Some(SelectorProblem::Ambiguous(hpas)) => {
+                let msg = format!(
+                    "pods by selector {} are controlled by multiple HPAs: [{}]",
+                    ctx.inputs.selector.unwrap_or(""),
+                    hpas.join(" ")
+                );
+                Some(("AmbiguousSelector", "AmbiguousSelector", msg.clone(), msg))
+            }
+        }
+    };
+    if let Some((event, reason, msg, condition)) = unusable {
+        events.push(Event::new("Warning", event, &msg));
         set_condition(
             conditions,
             "ScalingActive",
             "False",
-            "InvalidSelector",
-            "the HPA target's scale is missing a selector",
+            reason,
+            &condition,
             now,
         );
         return MetricsResult {
             replicas: -1,
             name: String::new(),
             statuses: None,
-            error: Some(msg.to_string()),
+            error: Some(msg),
         };
     }
     let spec_replicas = ctx.inputs.current_replicas;

@@ -828,3 +828,56 @@ fn an_unchanged_status_is_not_rewritten_when_nulls_were_dropped() {
     assert!(differs(&json!({"a": 1}), &json!({"a": 2, "b": null})));
     assert!(!differs(&json!({"a": 1}), &json!({"a": 1, "b": null})));
 }
+
+#[test]
+fn unusable_selectors_stop_scaling_with_upstream_reasons() {
+    let h = hpa(Some(1), 10, cpu_util(50), None);
+    let (pods, metrics) = pods_and_metrics(2, "1", "1");
+    let cases = [
+        (
+            "",
+            None,
+            "SelectorRequired",
+            "InvalidSelector",
+            "selector is required",
+            "the HPA target's scale is missing a selector".to_string(),
+        ),
+        (
+            "app in (web",
+            Some(SelectorProblem::Invalid("unclosed (".into())),
+            "InvalidSelector",
+            "InvalidSelector",
+            "couldn't convert selector into a corresponding internal selector object: unclosed (",
+            "couldn't convert selector into a corresponding internal selector object: unclosed ("
+                .to_string(),
+        ),
+        (
+            "app=web",
+            Some(SelectorProblem::Ambiguous(vec![
+                "default/other".into(),
+                "default/web".into(),
+            ])),
+            "AmbiguousSelector",
+            "AmbiguousSelector",
+            "pods by selector app=web are controlled by multiple HPAs: [default/other default/web]",
+            "pods by selector app=web are controlled by multiple HPAs: [default/other default/web]"
+                .to_string(),
+        ),
+    ];
+    for (selector, problem, event, reason, msg, condition) in cases {
+        let mut inp = Inputs::new(&h, 2, NOW);
+        inp.selector = Some(selector);
+        inp.selector_problem = problem;
+        inp.pods = &pods;
+        inp.pod_metrics = Some(&metrics);
+        let out = reconcile(&inp);
+        assert!(!out.rescale, "{selector}");
+        assert_eq!(out.desired_replicas, 2);
+        assert_eq!(out.events[0], ev("Warning", event, msg));
+        assert_eq!(out.events[1].reason, "FailedComputeMetricsReplicas");
+        let active = cond(&out.status, "ScalingActive");
+        assert_eq!(active["status"], "False");
+        assert_eq!(active["reason"], reason);
+        assert_eq!(active["message"], condition.as_str());
+    }
+}

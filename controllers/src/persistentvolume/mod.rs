@@ -67,7 +67,8 @@ struct Binder {
     classes: Store<StorageClass>,
     /// Events already recorded, so a claim waiting for minutes does not get one Event
     /// object per resync (upstream's recorder aggregates them instead).
-    emitted: Mutex<HashSet<(String, String, String)>>,
+    /// Forgotten when the claim is deleted.
+    emitted: Arc<Mutex<HashSet<(String, String, String)>>>,
 }
 
 /// Entry point for the controller table.
@@ -87,10 +88,19 @@ async fn start(ctx: Arc<Context>) -> anyhow::Result<()> {
     let claims_queue = WorkQueue::new();
     let volumes_queue = WorkQueue::new();
     let (cq, vq) = (claims_queue.clone(), volumes_queue.clone());
+    let emitted: Arc<Mutex<HashSet<(String, String, String)>>> = Arc::default();
+    let forget = emitted.clone();
     let claims = informer(
         Api::<PersistentVolumeClaim>::all(client.clone()),
         watcher::Config::default(),
         move |ev| {
+            if let Event::Delete(c) = ev {
+                let uid = c.uid().unwrap_or_default();
+                forget
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retain(|(claim, _, _)| *claim != uid);
+            }
             if let Event::Apply(c) | Event::InitApply(c) | Event::Delete(c) = ev {
                 cq.add(key_of(c));
                 if let Some(v) = c.spec.as_ref().and_then(|s| s.volume_name.as_deref())
@@ -147,7 +157,7 @@ async fn start(ctx: Arc<Context>) -> anyhow::Result<()> {
         claims,
         volumes,
         classes,
-        emitted: Mutex::default(),
+        emitted,
     });
     let resync = binder.clone();
     tokio::spawn(async move {
