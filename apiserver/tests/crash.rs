@@ -85,10 +85,16 @@ async fn watcher(
     api: Api<ConfigMap>,
     from: u64,
     seen: Arc<Mutex<(HashSet<String>, u64)>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    until: Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<(), String> {
     let mut last = from;
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+    // keeps resuming until it has seen the last acknowledged write (0: not known yet);
+    // stopping with the writer could leave it between two streams, short of the end
+    loop {
+        let target = until.load(std::sync::atomic::Ordering::Relaxed);
+        if target != 0 && last >= target {
+            break;
+        }
         let stream = match api
             .watch(&WatchParams::default().timeout(20), &last.to_string())
             .await
@@ -164,7 +170,8 @@ async fn kill_9_repeatedly(mut server: common::TestServer) {
     let seen = Arc::new(Mutex::new((HashSet::new(), start_rv)));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let w = tokio::spawn(writer(api.clone(), acked.clone(), stop.clone()));
-    let watch = tokio::spawn(watcher(api.clone(), start_rv, seen.clone(), stop.clone()));
+    let until = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let watch = tokio::spawn(watcher(api.clone(), start_rv, seen.clone(), until.clone()));
     let mut last_list_rv = 0u64;
     for round in 0..KILLS {
         tokio::time::sleep(Duration::from_millis(150 + (round as u64 * 37) % 250)).await;
@@ -232,6 +239,7 @@ async fn kill_9_repeatedly(mut server: common::TestServer) {
         created.len() > KILLS,
         "the writer got too few writes through to test anything"
     );
+    until.store(max_rv.max(1), std::sync::atomic::Ordering::Relaxed);
     let deadline = Instant::now() + Duration::from_secs(30);
     while seen.lock().expect("lock").1 < max_rv {
         assert!(
