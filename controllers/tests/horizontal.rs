@@ -10,15 +10,15 @@ use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Event, Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use testenv::webhook_server::{TestRequest, pki, request_handler, serve_requests};
 
-use kcm::{Kcm, create_namespace, wait_for};
+use kcm::{Kcm, create_namespace, wait_for, wait_for_event};
 
 fn obj<T: DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).expect("object")
@@ -113,17 +113,7 @@ async fn without_a_metrics_api_the_target_is_left_alone() {
         condition(&h, "AbleToScale").map(|c| c.1),
         Some("SucceededGetScale".to_string())
     );
-    let events: Api<Event> = Api::namespaced(client.clone(), "hpa");
-    wait_for(60, "FailedGetResourceMetric event", || async {
-        events
-            .list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("FailedGetResourceMetric"))
-    })
-    .await;
+    wait_for_event(&client, "hpa", "web", "FailedGetResourceMetric").await;
     let d = Api::<Deployment>::namespaced(client.clone(), "hpa")
         .get("web")
         .await
@@ -159,17 +149,7 @@ async fn two_hpas_on_the_same_pods_are_ambiguous_until_one_goes() {
             Some(("False".into(), "AmbiguousSelector".into(), message.into()))
         );
     }
-    let events: Api<Event> = Api::namespaced(client.clone(), "twins");
-    let e = wait_for(60, "AmbiguousSelector event", || async {
-        events
-            .list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("AmbiguousSelector"))
-    })
-    .await;
+    let e = wait_for_event(&client, "twins", "web", "AmbiguousSelector").await;
     assert_eq!(e.type_.as_deref(), Some("Warning"));
     assert_eq!(e.message.as_deref(), Some(message));
 
@@ -340,17 +320,7 @@ async fn scales_up_from_pod_cpu_usage() {
         condition(&h, "ScalingLimited").map(|c| (c.0, c.1)),
         Some(("True".into(), "ScaleUpLimit".into()))
     );
-    let events: Api<Event> = Api::namespaced(client.clone(), "hpa");
-    let rescale = wait_for(60, "SuccessfulRescale event", || async {
-        events
-            .list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("SuccessfulRescale"))
-    })
-    .await;
+    let rescale = wait_for_event(&client, "hpa", "web", "SuccessfulRescale").await;
     assert_eq!(
         rescale.message.as_deref(),
         Some("New size: 4; reason: cpu resource utilization (percentage of request) above target")

@@ -5,13 +5,13 @@
 
 mod kcm;
 
-use k8s_openapi::api::core::v1::{Event, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use kcm::{Kcm, create_namespace, wait_for};
+use kcm::{Kcm, create_namespace, wait_for, wait_for_event};
 
 fn obj<T: DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).expect("object")
@@ -76,23 +76,6 @@ async fn all_available(pvs: &Api<PersistentVolume>) {
             .then_some(())
     })
     .await;
-}
-
-async fn event(client: &kube::Client, ns: &str, object: &str, reason: &str) -> Event {
-    let events: Api<Event> = Api::namespaced(client.clone(), ns);
-    wait_for(60, &format!("event {reason} on {object}"), || async {
-        events
-            .list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .find(|e| {
-                e.involved_object.name.as_deref() == Some(object)
-                    && e.reason.as_deref() == Some(reason)
-            })
-    })
-    .await
 }
 
 #[tokio::test]
@@ -177,7 +160,7 @@ async fn claims_bind_to_the_smallest_fitting_volume() {
     pvcs.create(&pp, &claim("greedy", "5Gi", json!({"volumeName": "small"})))
         .await
         .expect("claim");
-    let e = event(&client, "pv", "greedy", "VolumeMismatch").await;
+    let e = wait_for_event(&client, "pv", "greedy", "VolumeMismatch").await;
     assert_eq!(
         e.message.as_deref(),
         Some("Cannot bind to requested volume \"small\": requested PV is too small")
@@ -187,7 +170,7 @@ async fn claims_bind_to_the_smallest_fitting_volume() {
     pvcs.create(&pp, &claim("huge", "1Ti", json!({})))
         .await
         .expect("claim");
-    let e = event(&client, "pv", "huge", "FailedBinding").await;
+    let e = wait_for_event(&client, "pv", "huge", "FailedBinding").await;
     assert_eq!(
         e.message.as_deref(),
         Some("no persistent volumes available for this claim and no storage class is set")
@@ -217,7 +200,7 @@ async fn claims_bind_to_the_smallest_fitting_volume() {
     )
     .await
     .expect("claim");
-    let e = event(&client, "pv", "later", "WaitForFirstConsumer").await;
+    let e = wait_for_event(&client, "pv", "later", "WaitForFirstConsumer").await;
     assert_eq!(
         e.message.as_deref(),
         Some("waiting for first consumer to be created before binding")
@@ -228,7 +211,7 @@ async fn claims_bind_to_the_smallest_fitting_volume() {
     )
     .await
     .expect("claim");
-    let e = event(&client, "pv", "dynamic", "ExternalProvisioning").await;
+    let e = wait_for_event(&client, "pv", "dynamic", "ExternalProvisioning").await;
     assert_eq!(
         e.message.as_deref(),
         Some(

@@ -106,6 +106,29 @@ where
     }
 }
 
+/// Waits for an Event with `reason` about the object named `object` in `ns`.
+pub async fn wait_for_event(
+    client: &kube::Client,
+    ns: &str,
+    object: &str,
+    reason: &str,
+) -> k8s_openapi::api::core::v1::Event {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), ns);
+    wait_for(60, &format!("event {reason} on {object}"), || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|e| {
+                e.involved_object.name.as_deref() == Some(object)
+                    && e.reason.as_deref() == Some(reason)
+            })
+    })
+    .await
+}
+
 pub async fn create_namespace(client: &kube::Client, name: &str) {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).expect("ns");
     Api::<Namespace>::all(client.clone())
