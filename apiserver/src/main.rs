@@ -361,6 +361,22 @@ fn proxy_identity(flags: &Flags) -> Result<Option<aggregator::ProxyIdentity>> {
     }))
 }
 
+/// How long a starting server keeps trying an etcd that does not serve yet.
+const ETCD_STARTUP_WAIT: Duration = Duration::from_secs(60);
+
+/// Connects to etcd and loads its state into the watch cache.
+async fn open_etcd_store(cfg: &storage::etcd::EtcdConfig) -> anyhow::Result<storage::Store> {
+    let etcd = storage::etcd::Etcd::connect(cfg).await.with_context(|| {
+        format!(
+            "connecting to etcd at {} (check --etcd-servers and that etcd is running)",
+            cfg.servers.join(",")
+        )
+    })?;
+    storage::Store::open_etcd(etcd, storage::DEFAULT_HISTORY)
+        .await
+        .context("loading the state from etcd")
+}
+
 /// The embedded store in `--data-dir`, or etcd when `--etcd-servers` is given.
 async fn open_store(flags: &Flags) -> anyhow::Result<storage::Store> {
     if !flags.etcd_servers.is_empty() {
@@ -372,15 +388,21 @@ async fn open_store(flags: &Flags) -> anyhow::Result<storage::Store> {
             cert_file: flags.etcd_certfile.clone(),
             key_file: flags.etcd_keyfile.clone(),
         };
-        let etcd = storage::etcd::Etcd::connect(&cfg).await.with_context(|| {
-            format!(
-                "connecting to etcd at {} (check --etcd-servers and that etcd is running)",
-                flags.etcd_servers.join(",")
-            )
-        })?;
-        return storage::Store::open_etcd(etcd, storage::DEFAULT_HISTORY)
-            .await
-            .context("loading the state from etcd");
+        // an etcd that was just started accepts connections before it serves; like
+        // upstream's apiserver, wait for it a while instead of exiting at once
+        let deadline = std::time::Instant::now() + ETCD_STARTUP_WAIT;
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match open_etcd_store(&cfg).await {
+                Ok(store) => return Ok(store),
+                Err(e) if std::time::Instant::now() + delay < deadline => {
+                    tracing::warn!(error = %format!("{e:#}"), "etcd is not serving yet, retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
     tracing::info!(data_dir = %flags.data_dir.display(), "opening the embedded store");
     let backend = storage::SqliteBackend::open(&flags.data_dir).with_context(|| {
