@@ -130,15 +130,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
 
 /// Every 30 s, forgets pods that disappeared without us deleting them. It never waits
 /// on the store's readiness: `Store::wait_until_ready` wakes only its latest waiter, and
-/// the controller's own runner waits on this store. Runs exist only once the controller
-/// has started, that is once the store is complete, so comparing with it is sound.
+/// the controller's own runner waits on this store. It need not: runs exist only once
+/// the controller has started, that is once the store is complete, and with no runs
+/// there is nothing to forget.
 async fn collect_garbage(store: kube::runtime::reflector::Store<Pod>, workers: Arc<PodWorkers>) {
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     loop {
         tick.tick().await;
-        if workers.runs_empty() {
-            continue;
-        }
         let live: HashSet<String> = store.state().iter().filter_map(|p| p.uid()).collect();
         workers.collect_garbage(&live);
     }

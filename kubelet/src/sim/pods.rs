@@ -243,11 +243,6 @@ impl PodWorkers {
         }
     }
 
-    /// Whether no pod has been started yet.
-    pub fn runs_empty(&self) -> bool {
-        self.runs().is_empty()
-    }
-
     /// Drops runs of pods that no longer exist (deleted by someone else).
     pub fn collect_garbage(&self, live: &std::collections::HashSet<String>) {
         let gone: Vec<String> = self
