@@ -9,6 +9,7 @@
 #   SIMULATED_NODES=N  the whole control plane plus kubelet-sim with N simulated nodes
 #                named sim-0 .. sim-<N-1> (8 CPU, 32Gi, 110 pods each)
 #   KUBELET_SIM_FLAGS  more kubelet-sim flags, e.g. "--zones=3 --cpu=16"
+#   KCM_FLAGS    more kube-controller-manager flags, e.g. "--controllers=nodelifecycle"
 #   STORAGE      embedded (default) | etcd: a real etcd (Debian's etcd-server) on loopback,
 #                its data in $LOCAL_DIR/etcd, and the apiserver on it with --etcd-servers
 #   ETCD_PORT    etcd's client port with STORAGE=etcd (default: SECURE_PORT+1; peer: +2)

@@ -124,6 +124,7 @@ components::start_controller_manager() {
   # As upstream's local-up: each controller acts as its own service account (the
   # system:kube-controller-manager role alone may not create ReplicaSets or Pods).
   # --secure-port=0: it serves no health endpoint yet.
+  # shellcheck disable=SC2086 # KCM_FLAGS is a list of flags
   procs::start kube-controller-manager "$LOCAL_DIR/logs/kube-controller-manager.log" \
     "$BIN_DIR/kube-controller-manager" \
     --kubeconfig="$LOCAL_DIR/kube-controller-manager.kubeconfig" \
@@ -134,6 +135,7 @@ components::start_controller_manager() {
     --service-account-private-key-file="$PKI_DIR/sa.key" \
     --use-service-account-credentials=true \
     --secure-port=0 \
+    ${KCM_FLAGS:-} \
     -v=2
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -68,11 +68,22 @@ async fn ensure_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
     let api: Api<Namespace> = Api::all(client.clone());
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
     match api.create(&PostParams::default(), &ns).await {
-        Ok(_) => Ok(()),
+        Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 409 => bail!(
             "namespace {name} already exists: measure on a fresh cluster (hack/bench-scheduler starts one)"
         ),
-        Err(e) => Err(e).with_context(|| format!("creating namespace {name}")),
+        Err(e) => Err(e).with_context(|| format!("creating namespace {name}"))?,
+    }
+    // No controller manager runs here to give the namespace its default service
+    // account, which the ServiceAccount admission plugin requires of every pod.
+    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "default"}}))?;
+    match Api::<ServiceAccount>::namespaced(client.clone(), name)
+        .create(&PostParams::default(), &sa)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating service account {name}/default")),
     }
 }
 
