@@ -2,15 +2,22 @@
 //! aggregated requests, ports and images), the pods the scheduler has *assumed* onto a node
 //! before the binding is observed, and namespace labels. The scheduling cycle reads it in
 //! place (no per-pod snapshot copy); informer events and the binder update it.
+//!
+//! Indexes kept beside the nodes let the plugins that select pods by namespace (pod
+//! affinity, topology spread) read only the pods they can select instead of every pod in
+//! the cluster: pods by namespace, pods with an affinity term, and the values each node
+//! label key takes. The per-domain counters of `topology` are updated here too, on every
+//! pod change and whenever a node's labels change.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::{Node, Taint};
 
 use crate::podinfo::{NamespaceLabels, PodInfo};
 use crate::resources::Resource;
 use crate::selectors::Labels;
+use crate::topology::{Counts, Memo, Selection, TermIndex};
 
 /// Aggregated information about one node.
 #[derive(Clone, Debug, Default)]
@@ -25,8 +32,6 @@ pub struct NodeInfo {
     pub requested: Resource,
     pub non_zero_requested: Resource,
     pub pods: Vec<Arc<PodInfo>>,
-    /// Pods here with any pod (anti-)affinity term.
-    pub pods_with_affinity: usize,
     /// (hostIP, protocol, port) in use.
     pub used_ports: Vec<(String, String, i32)>,
     /// Normalized image name -> size in bytes.
@@ -65,9 +70,6 @@ impl NodeInfo {
         self.requested.add(&p.requests);
         self.non_zero_requested.add(&p.non_zero_requests);
         self.used_ports.extend(p.host_ports.iter().cloned());
-        if p.has_affinity() {
-            self.pods_with_affinity += 1;
-        }
         self.pods.push(p);
     }
 
@@ -87,9 +89,6 @@ impl NodeInfo {
             if let Some(j) = self.used_ports.iter().position(|u| u == hp) {
                 self.used_ports.swap_remove(j);
             }
-        }
-        if p.has_affinity() {
-            self.pods_with_affinity -= 1;
         }
         true
     }
@@ -113,6 +112,9 @@ struct PodState {
     assumed: bool,
 }
 
+/// Pods by a key (their name, or `namespace/name`), each with its node entry's index.
+pub type PodsAt = HashMap<String, (usize, Arc<PodInfo>)>;
+
 /// Nodes, the pods on them, and assumed pods.
 #[derive(Default)]
 pub struct Cache {
@@ -121,9 +123,18 @@ pub struct Cache {
     pods: HashMap<String, PodState>,
     /// How many nodes report each image (for ImageLocality's spread factor).
     pub image_nodes: HashMap<String, usize>,
-    pub namespaces: NamespaceLabels,
-    /// Pods in the cluster with any (anti-)affinity term.
-    pub pods_with_affinity: usize,
+    namespaces: NamespaceLabels,
+    /// The (anti-)affinity terms of the placed pods, counted per domain.
+    terms: TermIndex,
+    /// Per-domain counts of the selections scheduling cycles asked about.
+    memo: Mutex<Memo>,
+    /// Pods by namespace, then name.
+    by_namespace: HashMap<String, PodsAt>,
+    /// Pods with any (anti-)affinity term, by `namespace/name`.
+    with_affinity: PodsAt,
+    /// Per node label key: each value it takes -> how many nodes (with a node object)
+    /// carry it.
+    label_values: HashMap<String, HashMap<String, usize>>,
     /// Count of nodes that have a node object.
     real_nodes: usize,
 }
@@ -147,8 +158,142 @@ impl Cache {
         self.real_nodes
     }
 
-    fn entry(&mut self, name: &str) -> &mut NodeInfo {
-        let i = match self.index.get(name) {
+    /// Labels of each namespace the scheduler has seen.
+    pub fn namespaces(&self) -> &NamespaceLabels {
+        &self.namespaces
+    }
+
+    /// Records a namespace's labels.
+    pub fn set_namespace(&mut self, name: String, labels: Labels) {
+        if self.namespaces.get(&name) != Some(&labels) {
+            self.namespaces.insert(name, labels);
+            self.memo_mut().forget_namespace_selections();
+        }
+    }
+
+    /// Forgets a deleted namespace.
+    pub fn remove_namespace(&mut self, name: &str) {
+        if self.namespaces.remove(name).is_some() {
+            self.memo_mut().forget_namespace_selections();
+        }
+    }
+
+    /// The (anti-)affinity terms of the placed pods, counted per domain.
+    pub fn terms(&self) -> &TermIndex {
+        &self.terms
+    }
+
+    fn memo(&self) -> MutexGuard<'_, Memo> {
+        self.memo.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn memo_mut(&mut self) -> &mut Memo {
+        self.memo.get_mut().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The memoized counts of a selection.
+    pub fn memoized(&self, sel: &Selection) -> Option<Counts> {
+        self.memo().get(sel)
+    }
+
+    /// Keeps the counts of a selection (computed from this cache) up to date from now on.
+    pub fn memoize(&self, sel: Selection, counts: Counts) {
+        self.memo().insert(sel, counts);
+    }
+
+    /// How many selections are memoized.
+    pub fn memoized_len(&self) -> usize {
+        self.memo().len()
+    }
+
+    /// Counts (positive delta) or uncounts a pod in the topology counters, as placed on
+    /// a node with these labels.
+    fn count_pod(
+        terms: &mut TermIndex,
+        memo: &mut Mutex<Memo>,
+        namespaces: &NamespaceLabels,
+        p: &PodInfo,
+        node_labels: &Labels,
+        delta: i64,
+    ) {
+        if node_labels.is_empty() {
+            return;
+        }
+        if p.has_affinity() {
+            terms.count(p, node_labels, delta);
+        }
+        memo.get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .count(p, node_labels, namespaces, delta);
+    }
+
+    /// Moves the node's pods in the topology counters from the domains of its old labels
+    /// to those of its current ones.
+    fn recount_node(&mut self, i: usize, old: &Labels) {
+        let n = &self.nodes[i];
+        for p in &n.pods {
+            Self::count_pod(
+                &mut self.terms,
+                &mut self.memo,
+                &self.namespaces,
+                p,
+                old,
+                -1,
+            );
+            Self::count_pod(
+                &mut self.terms,
+                &mut self.memo,
+                &self.namespaces,
+                p,
+                &n.labels,
+                1,
+            );
+        }
+    }
+
+    /// The pods of one namespace, by name, with their node entry's index.
+    pub fn pods_in_namespace(&self, ns: &str) -> Option<&PodsAt> {
+        self.by_namespace.get(ns)
+    }
+
+    /// The pods with any (anti-)affinity term, with their node entry's index.
+    pub fn pods_with_affinity(&self) -> &PodsAt {
+        &self.with_affinity
+    }
+
+    /// The values the node label `key` takes over nodes with a node object, each with
+    /// its number of nodes.
+    pub fn label_values(&self, key: &str) -> Option<&HashMap<String, usize>> {
+        self.label_values.get(key)
+    }
+
+    /// The entry at an index of `all()`.
+    pub fn at(&self, i: usize) -> &NodeInfo {
+        &self.nodes[i]
+    }
+
+    /// The index of a node's entry in `all()`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    fn count_labels(&mut self, labels: &Labels, delta: isize) {
+        for (k, v) in labels {
+            let vals = self.label_values.entry(k.clone()).or_default();
+            let c = vals.entry(v.clone()).or_default();
+            *c = c.saturating_add_signed(delta);
+            if *c == 0 {
+                vals.remove(v);
+                if vals.is_empty() {
+                    self.label_values.remove(k);
+                }
+            }
+        }
+    }
+
+    /// The index of the node's entry, created (without a node object) if missing.
+    fn entry_index(&mut self, name: &str) -> usize {
+        match self.index.get(name) {
             Some(i) => *i,
             None => {
                 self.nodes.push(NodeInfo {
@@ -158,7 +303,11 @@ impl Cache {
                 self.index.insert(name.to_string(), self.nodes.len() - 1);
                 self.nodes.len() - 1
             }
-        };
+        }
+    }
+
+    fn entry(&mut self, name: &str) -> &mut NodeInfo {
+        let i = self.entry_index(name);
         &mut self.nodes[i]
     }
 
@@ -177,10 +326,24 @@ impl Cache {
         if let Some(imgs) = old_images {
             self.count_images(&imgs, -1);
         }
+        let old_labels = had.then(|| self.node(&name).map(|n| n.labels.clone()));
         let e = self.entry(&name);
         e.set_node(node);
         let imgs = e.images.clone();
+        let labels = e.labels.clone();
         self.count_images(&imgs, 1);
+        match old_labels.flatten() {
+            Some(old) if old == labels => {}
+            old => {
+                if let Some(old) = &old {
+                    self.count_labels(old, -1);
+                }
+                self.count_labels(&labels, 1);
+                if let Some(i) = self.index_of(&name) {
+                    self.recount_node(i, &old.unwrap_or_default());
+                }
+            }
+        }
         if !had {
             self.real_nodes += 1;
         }
@@ -195,6 +358,9 @@ impl Cache {
         self.count_images(&imgs, -1);
         if self.nodes[i].node.take().is_some() {
             self.real_nodes -= 1;
+            let labels = std::mem::take(&mut self.nodes[i].labels);
+            self.count_labels(&labels, -1);
+            self.recount_node(i, &labels);
         }
         if self.nodes[i].pods.is_empty() {
             self.nodes.swap_remove(i);
@@ -202,6 +368,19 @@ impl Cache {
             if i < self.nodes.len() {
                 let moved = self.nodes[i].name.clone();
                 self.index.insert(moved, i);
+                // The pod indexes name the moved entry by its old position.
+                for p in &self.nodes[i].pods {
+                    if let Some(e) = self
+                        .by_namespace
+                        .get_mut(&p.namespace)
+                        .and_then(|m| m.get_mut(&p.name))
+                    {
+                        e.0 = i;
+                    }
+                    if let Some(e) = self.with_affinity.get_mut(&p.key()) {
+                        e.0 = i;
+                    }
+                }
             }
         }
     }
@@ -211,10 +390,24 @@ impl Cache {
     pub fn add_pod(&mut self, p: Arc<PodInfo>, node: &str, assumed: bool) {
         let key = p.key();
         self.remove_pod(&p.namespace, &p.name);
+        let i = self.entry_index(node);
         if p.has_affinity() {
-            self.pods_with_affinity += 1;
+            self.with_affinity.insert(key.clone(), (i, p.clone()));
         }
-        self.entry(node).add_pod(p);
+        self.by_namespace
+            .entry(p.namespace.clone())
+            .or_default()
+            .insert(p.name.clone(), (i, p.clone()));
+        let n = &self.nodes[i];
+        Self::count_pod(
+            &mut self.terms,
+            &mut self.memo,
+            &self.namespaces,
+            &p,
+            &n.labels,
+            1,
+        );
+        self.nodes[i].add_pod(p);
         self.pods.insert(
             key,
             PodState {
@@ -230,13 +423,25 @@ impl Cache {
         let Some(st) = self.pods.remove(&key) else {
             return false;
         };
+        self.with_affinity.remove(&key);
+        if let Some(m) = self.by_namespace.get_mut(ns) {
+            if let Some((i, p)) = m.remove(name) {
+                let labels = &self.nodes[i].labels;
+                Self::count_pod(
+                    &mut self.terms,
+                    &mut self.memo,
+                    &self.namespaces,
+                    &p,
+                    labels,
+                    -1,
+                );
+            }
+            if m.is_empty() {
+                self.by_namespace.remove(ns);
+            }
+        }
         if let Some(&i) = self.index.get(&st.node) {
             let n = &mut self.nodes[i];
-            if let Some(p) = n.pods.iter().find(|p| p.namespace == ns && p.name == name)
-                && p.has_affinity()
-            {
-                self.pods_with_affinity -= 1;
-            }
             n.remove_pod(ns, name);
             if n.node.is_none() && n.pods.is_empty() {
                 self.remove_node(&st.node);

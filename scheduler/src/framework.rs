@@ -4,12 +4,14 @@
 //! replaced, which preemption's dry run uses).
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::cache::{Cache, NodeInfo};
+use crate::cache::{Cache, NodeInfo, PodsAt};
 use crate::podinfo::PodInfo;
 use crate::selectors::Labels;
+use crate::topology::{Counts, Selection, TermIndex};
 
 /// Highest score a plugin gives a node (`framework.MaxNodeScore`).
 pub const MAX_NODE_SCORE: i64 = 100;
@@ -111,7 +113,7 @@ impl<'a> Snapshot<'a> {
     }
 
     /// Every node that has a node object.
-    pub fn nodes(&self) -> impl Iterator<Item = &'a NodeInfo> + 'a {
+    pub fn nodes(&self) -> impl Iterator<Item = &'a NodeInfo> + use<'a> {
         let overlay = self.overlay;
         self.cache.all().iter().filter_map(move |n| {
             let n = match overlay {
@@ -127,12 +129,100 @@ impl<'a> Snapshot<'a> {
     }
 
     pub fn ns_labels(&self, ns: &str) -> Option<&'a Labels> {
-        self.cache.namespaces.get(ns)
+        self.cache.namespaces().get(ns)
     }
 
     /// Whether any pod in the cluster has an affinity term (lets InterPodAffinity skip).
     pub fn any_pod_with_affinity(&self) -> bool {
-        self.cache.pods_with_affinity > 0
+        !self.cache.pods_with_affinity().is_empty()
+    }
+
+    /// Every pod on a node with a node object, with its node.
+    pub fn all_pods(&self) -> impl Iterator<Item = (&'a NodeInfo, &'a Arc<PodInfo>)> + use<'a> {
+        self.nodes()
+            .flat_map(|n| n.pods.iter().map(move |p| (n, p)))
+    }
+
+    /// The pods of one namespace on nodes with a node object, with their node.
+    pub fn pods_in_namespace(
+        &self,
+        ns: &str,
+    ) -> impl Iterator<Item = (&'a NodeInfo, &'a Arc<PodInfo>)> + use<'a> {
+        self.indexed(self.cache.pods_in_namespace(ns), &|p| p.namespace == ns)
+    }
+
+    /// The pods with any (anti-)affinity term on nodes with a node object, with their node.
+    pub fn pods_with_affinity(
+        &self,
+    ) -> impl Iterator<Item = (&'a NodeInfo, &'a Arc<PodInfo>)> + use<'a> {
+        self.indexed(Some(self.cache.pods_with_affinity()), &|p| p.has_affinity())
+    }
+
+    /// The per-domain counts of the pods a selection selects: memoized and kept up to
+    /// date by the cache, or counted afresh when a node is replaced.
+    pub fn counts(&self, sel: &Selection) -> Counts {
+        if self.overlay.is_none()
+            && let Some(c) = self.cache.memoized(sel)
+        {
+            return c;
+        }
+        let mut c = Counts::new(sel);
+        let namespaces = self.cache.namespaces();
+        let mut count = |node: &NodeInfo, p: &PodInfo| {
+            if sel.selects(p, namespaces) {
+                c.count(sel, &node.labels, 1);
+            }
+        };
+        match sel.namespaces() {
+            Some(list) => list
+                .into_iter()
+                .flat_map(|ns| self.pods_in_namespace(ns))
+                .for_each(|(n, p)| count(n, p)),
+            None => self.all_pods().for_each(|(n, p)| count(n, p)),
+        }
+        if self.overlay.is_none() {
+            self.cache.memoize(sel.clone(), c.clone());
+        }
+        c
+    }
+
+    /// The (anti-)affinity terms of the placed pods, counted per domain.
+    pub fn terms(&self) -> Cow<'a, TermIndex> {
+        if self.overlay.is_none() {
+            return Cow::Borrowed(self.cache.terms());
+        }
+        let mut terms = TermIndex::default();
+        for (n, p) in self.pods_with_affinity() {
+            terms.count(p, &n.labels, 1);
+        }
+        Cow::Owned(terms)
+    }
+
+    /// The values a node label key takes over nodes with a node object.
+    pub fn label_values(&self, key: &str) -> Option<&'a HashMap<String, usize>> {
+        self.cache.label_values(key)
+    }
+
+    /// Pods of a cache index, the overlay node's own pods (those `keep` accepts) standing
+    /// in for the cache's pods of that node.
+    fn indexed(
+        &self,
+        pods: Option<&'a PodsAt>,
+        keep: &dyn Fn(&PodInfo) -> bool,
+    ) -> impl Iterator<Item = (&'a NodeInfo, &'a Arc<PodInfo>)> + use<'a> {
+        let cache = self.cache;
+        let replaced = self.overlay.and_then(|o| cache.index_of(&o.name));
+        let from_overlay: Vec<(&'a NodeInfo, &'a Arc<PodInfo>)> = self
+            .overlay
+            .filter(|o| o.node.is_some())
+            .map(|o| o.pods.iter().filter(|p| keep(p)).map(|p| (o, p)).collect())
+            .unwrap_or_default();
+        pods.into_iter()
+            .flat_map(|m| m.values())
+            .filter(move |(i, _)| Some(*i) != replaced)
+            .map(move |(i, p)| (cache.at(*i), p))
+            .filter(|(n, _)| n.node.is_some())
+            .chain(from_overlay)
     }
 }
 

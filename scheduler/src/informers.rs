@@ -306,13 +306,12 @@ fn namespace_handler(s: Arc<Scheduler>) -> impl FnMut(Event<Namespace>) + Send {
         Event::InitApply(n) | Event::Apply(n) => {
             let name = n.metadata.name.clone().unwrap_or_default();
             let labels = n.metadata.labels.clone().unwrap_or_default();
-            s.state().cache.namespaces.insert(name, labels);
+            s.state().cache.set_namespace(name, labels);
         }
         Event::Delete(n) => {
             s.state()
                 .cache
-                .namespaces
-                .remove(n.metadata.name.as_deref().unwrap_or_default());
+                .remove_namespace(n.metadata.name.as_deref().unwrap_or_default());
         }
         Event::Init | Event::InitDone => {}
     }

@@ -11,7 +11,7 @@ use crate::resources::{Resource, pod_requests};
 use crate::selectors::{Labels, Selector};
 
 /// One compiled pod (anti-)affinity term (`framework.AffinityTerm`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AffinityTerm {
     pub namespaces: Vec<String>,
     /// `None` when the term has no namespaceSelector (then only `namespaces` count).

@@ -11,12 +11,12 @@ pub type Labels = BTreeMap<String, String>;
 
 /// A compiled `metav1.LabelSelector`. `None` requirements means "matches nothing" (a nil
 /// selector), an empty list means "matches everything".
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Selector {
     reqs: Option<Vec<Requirement>>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Requirement {
     In(String, Vec<String>),
     NotIn(String, Vec<String>),

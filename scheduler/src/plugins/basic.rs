@@ -165,6 +165,17 @@ fn preferred_terms(pod: &PodInfo) -> &[PreferredSchedulingTerm] {
 }
 
 /// Whether the node satisfies the pod's nodeSelector and required node affinity.
+/// Whether the pod restricts its nodes at all (a nodeSelector or required node affinity).
+pub fn has_node_constraints(pod: &PodInfo) -> bool {
+    let has_selector = pod
+        .pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_selector.as_ref())
+        .is_some_and(|m| !m.is_empty());
+    has_selector || required_terms(pod).is_some()
+}
+
 pub fn pod_matches_node_affinity(pod: &PodInfo, node: &NodeInfo) -> bool {
     let selector = pod.pod.spec.as_ref().and_then(|s| s.node_selector.as_ref());
     if let Some(sel) = selector
@@ -183,13 +194,7 @@ impl Plugin for NodeAffinity {
         "NodeAffinity"
     }
     fn pre_filter(&self, _s: &mut CycleState, pod: &PodInfo, _snap: &Snapshot) -> Status {
-        let has_selector = pod
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_selector.as_ref())
-            .is_some_and(|m| !m.is_empty());
-        if !has_selector && required_terms(pod).is_none() {
+        if !has_node_constraints(pod) {
             return Status::skip();
         }
         Status::success()

@@ -2,20 +2,19 @@
 //! required anti-affinity of pods already running (symmetry), and the preferred terms of
 //! both sides as a score, counted per topology domain as upstream.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::cache::NodeInfo;
 use crate::framework::{CycleState, MAX_NODE_SCORE, Plugin, Snapshot, Status};
 use crate::podinfo::{AffinityTerm, PodInfo};
+use crate::topology::{Counts, DomainCounts, Selection, TermKind};
 
 pub const ERR_AFFINITY: &str = "node(s) didn't match pod affinity rules";
 pub const ERR_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity rules";
 pub const ERR_EXISTING_ANTI_AFFINITY: &str =
     "node(s) didn't satisfy existing pods anti-affinity rules";
-
-type Pairs = HashMap<(String, String), i64>;
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -40,83 +39,71 @@ pub struct InterPodAffinity {
     pub args: InterPodAffinityArgs,
 }
 
-#[derive(Default)]
+/// Per-domain pod counts under one topology key, with the weight each pod carries.
+struct Weighted {
+    key: String,
+    counts: Arc<DomainCounts>,
+    weight: i64,
+}
+
+impl Weighted {
+    /// The weighted count of the node's domain.
+    fn on(&self, node: &NodeInfo) -> i64 {
+        node.labels
+            .get(&self.key)
+            .and_then(|v| self.counts.get(v.as_str()))
+            .map_or(0, |c| c * self.weight)
+    }
+}
+
 struct FilterState {
-    existing_anti: Pairs,
-    affinity: Pairs,
-    anti: Pairs,
+    /// Domains of existing pods whose required anti-affinity selects the incoming pod.
+    existing_anti: Vec<Weighted>,
+    /// Domains of pods matching all of the incoming pod's required affinity terms.
+    affinity: Counts,
+    /// Per required anti-affinity term of the incoming pod: domains of pods it selects.
+    anti: Vec<Counts>,
     self_match: bool,
 }
 
-fn pair(key: &str, node: &NodeInfo) -> Option<(String, String)> {
-    node.labels.get(key).map(|v| (key.to_string(), v.clone()))
-}
-
-fn matches_all(terms: &[AffinityTerm], pod: &PodInfo, snap: &Snapshot) -> bool {
-    let ns = snap.ns_labels(&pod.namespace);
-    !terms.is_empty() && terms.iter().all(|t| t.matches(pod, ns))
+fn single(t: &AffinityTerm) -> Selection {
+    Selection::Terms(vec![t.clone()])
 }
 
 impl InterPodAffinity {
     fn filter_state(&self, pod: &PodInfo, snap: &Snapshot) -> FilterState {
-        let mut st = FilterState {
-            self_match: matches_all(&pod.required_affinity, pod, snap),
-            ..Default::default()
-        };
         let incoming_ns = snap.ns_labels(&pod.namespace);
-        let has_terms =
-            !(pod.required_affinity.is_empty() && pod.required_anti_affinity.is_empty());
-        for node in snap.nodes() {
-            if !has_terms && node.pods_with_affinity == 0 {
-                continue;
-            }
-            for existing in &node.pods {
-                for t in &existing.required_anti_affinity {
-                    if t.matches(pod, incoming_ns)
-                        && let Some(p) = pair(&t.topology_key, node)
-                    {
-                        *st.existing_anti.entry(p).or_default() += 1;
-                    }
-                }
-                if !has_terms {
-                    continue;
-                }
-                if matches_all(&pod.required_affinity, existing, snap) {
-                    for t in &pod.required_affinity {
-                        if let Some(p) = pair(&t.topology_key, node) {
-                            *st.affinity.entry(p).or_default() += 1;
-                        }
-                    }
-                }
-                let ns = snap.ns_labels(&existing.namespace);
-                for t in &pod.required_anti_affinity {
-                    if t.matches(existing, ns)
-                        && let Some(p) = pair(&t.topology_key, node)
-                    {
-                        *st.anti.entry(p).or_default() += 1;
-                    }
-                }
-            }
+        let existing_anti = snap
+            .terms()
+            .0
+            .iter()
+            .filter(|((kind, t), (_, counts))| {
+                *kind == TermKind::RequiredAntiAffinity
+                    && !counts.is_empty()
+                    && t.matches(pod, incoming_ns)
+            })
+            .map(|((_, t), (_, counts))| Weighted {
+                key: t.topology_key.clone(),
+                counts: counts.clone(),
+                weight: 1,
+            })
+            .collect();
+        let affinity = if pod.required_affinity.is_empty() {
+            Counts::default()
+        } else {
+            snap.counts(&Selection::Terms(pod.required_affinity.clone()))
+        };
+        FilterState {
+            existing_anti,
+            affinity,
+            anti: pod
+                .required_anti_affinity
+                .iter()
+                .map(|t| snap.counts(&single(t)))
+                .collect(),
+            self_match: Selection::Terms(pod.required_affinity.clone())
+                .selects(pod, snap.cache.namespaces()),
         }
-        st
-    }
-}
-
-fn count(m: &Pairs, key: &str, node: &NodeInfo) -> i64 {
-    match node.labels.get(key) {
-        Some(v) => m.get(&(key.to_string(), v.clone())).copied().unwrap_or(0),
-        None => 0,
-    }
-}
-
-type TopologyScore = HashMap<String, HashMap<String, i64>>;
-
-fn add_term(ts: &mut TopologyScore, t: &AffinityTerm, weight: i64, node: &NodeInfo) {
-    if let Some(v) = node.labels.get(&t.topology_key) {
-        *ts.entry(t.topology_key.clone())
-            .or_default()
-            .entry(v.clone())
-            .or_default() += weight;
     }
 }
 
@@ -137,25 +124,30 @@ impl Plugin for InterPodAffinity {
         let Some(st) = s.read::<FilterState>("InterPodAffinity/filter") else {
             return Status::success();
         };
-        let affinity_ok = pod
+        // Every topology key of the required affinity terms must be on the node, even
+        // for the first pod of a group with affinity to itself.
+        let keys_present = pod
             .required_affinity
             .iter()
-            .all(|t| count(&st.affinity, &t.topology_key, node) > 0);
-        if !(affinity_ok || st.affinity.is_empty() && st.self_match) {
+            .all(|t| node.labels.contains_key(&t.topology_key));
+        let affinity_ok = keys_present
+            && (pod
+                .required_affinity
+                .iter()
+                .all(|t| st.affinity.get(&t.topology_key, &node.labels) > 0)
+                || !st.affinity.any() && st.self_match);
+        if !affinity_ok {
             return Status::unresolvable(ERR_AFFINITY);
         }
         if pod
             .required_anti_affinity
             .iter()
-            .any(|t| count(&st.anti, &t.topology_key, node) > 0)
+            .zip(&st.anti)
+            .any(|(t, c)| c.get(&t.topology_key, &node.labels) > 0)
         {
             return Status::unschedulable(ERR_ANTI_AFFINITY);
         }
-        let existing = st
-            .existing_anti
-            .iter()
-            .any(|((k, v), c)| *c > 0 && node.labels.get(k) == Some(v));
-        if existing {
+        if st.existing_anti.iter().any(|w| w.on(node) > 0) {
             return Status::unschedulable(ERR_EXISTING_ANTI_AFFINITY);
         }
         Status::success()
@@ -172,59 +164,53 @@ impl Plugin for InterPodAffinity {
         if !has_pref && !snap.any_pod_with_affinity() {
             return Status::skip();
         }
-        let incoming_ns = snap.ns_labels(&pod.namespace);
-        let hard = self.args.hard_pod_affinity_weight;
-        let mut ts = TopologyScore::new();
-        for node in snap.nodes() {
-            if node.labels.is_empty() || (!has_pref && node.pods_with_affinity == 0) {
-                continue;
+        let mut weighted = Vec::new();
+        let mut push = |key: &str, counts: &Arc<DomainCounts>, weight: i64| {
+            if !counts.is_empty() && weight != 0 {
+                weighted.push(Weighted {
+                    key: key.to_string(),
+                    counts: counts.clone(),
+                    weight,
+                });
             }
-            for e in &node.pods {
-                let ens = snap.ns_labels(&e.namespace);
-                for (w, t) in &pod.preferred_affinity {
-                    if t.matches(e, ens) {
-                        add_term(&mut ts, t, *w as i64, node);
-                    }
-                }
-                for (w, t) in &pod.preferred_anti_affinity {
-                    if t.matches(e, ens) {
-                        add_term(&mut ts, t, -(*w as i64), node);
-                    }
-                }
-                if hard > 0 {
-                    for t in e
-                        .required_affinity
-                        .iter()
-                        .filter(|t| t.matches(pod, incoming_ns))
-                    {
-                        add_term(&mut ts, t, hard, node);
-                    }
-                }
-                for (w, t) in &e.preferred_affinity {
-                    if t.matches(pod, incoming_ns) {
-                        add_term(&mut ts, t, *w as i64, node);
-                    }
-                }
-                for (w, t) in &e.preferred_anti_affinity {
-                    if t.matches(pod, incoming_ns) {
-                        add_term(&mut ts, t, -(*w as i64), node);
-                    }
-                }
+        };
+        // The incoming pod's preferred terms, over the pods they select.
+        let own = pod
+            .preferred_affinity
+            .iter()
+            .map(|(w, t)| (*w as i64, t))
+            .chain(
+                pod.preferred_anti_affinity
+                    .iter()
+                    .map(|(w, t)| (-(*w as i64), t)),
+            );
+        for (w, t) in own {
+            for (key, counts) in &snap.counts(&single(t)).0 {
+                push(key, counts, w);
             }
         }
-        if ts.is_empty() {
+        // Existing pods' terms that select the incoming pod.
+        let incoming_ns = snap.ns_labels(&pod.namespace);
+        for ((kind, t), (_, counts)) in &snap.terms().0 {
+            let weight = match kind {
+                TermKind::RequiredAffinity => self.args.hard_pod_affinity_weight,
+                TermKind::RequiredAntiAffinity => continue,
+                TermKind::Preferred(w) => *w as i64,
+                TermKind::PreferredAnti(w) => -(*w as i64),
+            };
+            if weight != 0 && t.matches(pod, incoming_ns) {
+                push(&t.topology_key, counts, weight);
+            }
+        }
+        if weighted.is_empty() {
             return Status::skip();
         }
-        s.write("InterPodAffinity/score", ts);
+        s.write("InterPodAffinity/score", weighted);
         Status::success()
     }
     fn score(&self, s: &CycleState, _pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let Some(ts) = s.read::<TopologyScore>("InterPodAffinity/score") else {
-            return 0;
-        };
-        ts.iter()
-            .filter_map(|(k, vals)| node.labels.get(k).and_then(|v| vals.get(v)))
-            .sum()
+        s.read::<Vec<Weighted>>("InterPodAffinity/score")
+            .map_or(0, |ws| ws.iter().map(|w| w.on(node)).sum())
     }
     fn normalize(&self, _s: &CycleState, scores: &mut [i64]) {
         let min = scores.iter().copied().min().unwrap_or(0);
@@ -319,6 +305,32 @@ mod tests {
                     {"topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "cache"}}}]}}}}),
         );
         assert!(run(&c, &first).iter().all(|s| s.is_success()));
+    }
+
+    #[test]
+    fn self_affinity_needs_the_topology_key_on_the_node() {
+        let mut c = cluster();
+        c.upsert_node(Arc::new(
+            serde_json::from_value(json!({"metadata": {"name": "bare"}})).expect("node"),
+        ));
+        let first = pod_json(
+            json!({"metadata": {"name": "s", "namespace": "default", "labels": {"app": "cache"}},
+            "spec": {"containers": [{"name": "c"}], "affinity": {"podAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "cache"}}}]}}}}),
+        );
+        let pl = InterPodAffinity {
+            args: Default::default(),
+        };
+        let snap = Snapshot::new(&c);
+        let mut s = CycleState::default();
+        pl.pre_filter(&mut s, &first, &snap);
+        let st = pl.filter(&s, &first, c.node("bare").expect("bare"));
+        assert_eq!(st.reasons, vec![ERR_AFFINITY]);
+        assert!(
+            pl.filter(&s, &first, c.node("n1").expect("n1"))
+                .is_success()
+        );
     }
 
     #[test]

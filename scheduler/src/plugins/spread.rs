@@ -4,14 +4,16 @@
 //! their domain already has, normalized as upstream (fewer is better).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 
 use crate::cache::NodeInfo;
 use crate::framework::{CycleState, MAX_NODE_SCORE, Plugin, Snapshot, Status};
-use crate::plugins::basic::pod_matches_node_affinity;
+use crate::plugins::basic::{has_node_constraints, pod_matches_node_affinity};
 use crate::podinfo::PodInfo;
 use crate::selectors::{Selector, tolerated};
+use crate::topology::{DomainCounts, Selection};
 
 pub const ERR_CONSTRAINTS: &str = "node(s) didn't match pod topology spread constraints";
 pub const ERR_MISSING_LABEL: &str =
@@ -79,13 +81,21 @@ impl Constraint {
         true
     }
 
+    /// Whether every node counts whatever its affinity and taints (the inclusion policies
+    /// exclude none for this pod).
+    fn includes_every_node(&self, pod: &PodInfo) -> bool {
+        !(self.honor_taints || self.honor_affinity && has_node_constraints(pod))
+    }
+
+    /// Whether an existing pod counts towards this constraint.
+    fn counts(&self, pod: &PodInfo, existing: &PodInfo) -> bool {
+        !existing.terminating
+            && existing.namespace == pod.namespace
+            && self.selector.matches(&existing.labels)
+    }
+
     fn count_on(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        node.pods
-            .iter()
-            .filter(|p| {
-                !p.terminating && p.namespace == pod.namespace && self.selector.matches(&p.labels)
-            })
-            .count() as i64
+        node.pods.iter().filter(|p| self.counts(pod, p)).count() as i64
     }
 }
 
@@ -93,17 +103,46 @@ fn has_all_keys(cs: &[Constraint], node: &NodeInfo) -> bool {
     cs.iter().all(|c| node.labels.contains_key(&c.key))
 }
 
+/// The cache's counts of the pods a single constraint counts, when its inclusion
+/// policies exclude no node for this pod (then every node with the key counts).
+fn fast_counts(cs: &[Constraint], pod: &PodInfo, snap: &Snapshot) -> Option<Arc<DomainCounts>> {
+    let [c] = cs else {
+        return None;
+    };
+    if !c.includes_every_node(pod) {
+        return None;
+    }
+    let sel = Selection::Spread {
+        namespace: pod.namespace.clone(),
+        selector: c.selector.clone(),
+        key: c.key.clone(),
+    };
+    snap.counts(&sel).0.into_iter().next().map(|(_, m)| m)
+}
+
+/// Adds one to the count of `value`.
+fn bump(counts: &mut HashMap<String, i64>, value: &str) {
+    match counts.get_mut(value) {
+        Some(c) => *c += 1,
+        None => {
+            counts.insert(value.to_string(), 1);
+        }
+    }
+}
+
 struct FilterState {
     constraints: Vec<Constraint>,
     /// Per constraint: domain value -> matching pods.
-    counts: Vec<HashMap<String, i64>>,
+    counts: Vec<Arc<DomainCounts>>,
     /// Per constraint: the smallest count over its domains (0 below minDomains).
     min: Vec<i64>,
+    /// Per constraint: 1 when the incoming pod matches its own selector.
+    self_match: Vec<i64>,
 }
 
 struct ScoreState {
     constraints: Vec<Constraint>,
-    counts: Vec<HashMap<String, i64>>,
+    counts: Vec<Arc<DomainCounts>>,
     weights: Vec<f64>,
 }
 
@@ -118,24 +157,43 @@ impl Plugin for PodTopologySpread {
         if cs.is_empty() {
             return Status::skip();
         }
-        let mut counts = vec![HashMap::<String, i64>::new(); cs.len()];
-        for node in snap.nodes() {
-            if !has_all_keys(&cs, node) {
-                continue;
+        // Per constraint: the eligible domains, and the matching pods in each. With one
+        // constraint whose inclusion policies exclude no node, the eligible domains are
+        // every value of its key, known from the cache, and the counts (only of domains
+        // with pods) are the cache's; otherwise every eligible domain is entered, at zero
+        // first, and the pods are counted here.
+        let (counts, domains) = if let Some(c) = fast_counts(&cs, pod, snap) {
+            let domains = snap.label_values(&cs[0].key).map_or(0, |v| v.len());
+            (vec![c], vec![domains])
+        } else {
+            let mut counts = vec![DomainCounts::new(); cs.len()];
+            for node in snap.nodes().filter(|n| has_all_keys(&cs, n)) {
+                for (i, c) in cs.iter().enumerate() {
+                    let v = &node.labels[&c.key];
+                    if c.includes(pod, node) && !counts[i].contains_key(v) {
+                        counts[i].insert(v.clone(), 0);
+                    }
+                }
             }
-            for (i, c) in cs.iter().enumerate() {
-                if !c.includes(pod, node) {
+            for (node, existing) in snap.pods_in_namespace(&pod.namespace) {
+                if !has_all_keys(&cs, node) {
                     continue;
                 }
-                let v = node.labels[&c.key].clone();
-                *counts[i].entry(v).or_default() += c.count_on(pod, node);
+                for (i, c) in cs.iter().enumerate() {
+                    if c.counts(pod, existing) && c.includes(pod, node) {
+                        bump(&mut counts[i], &node.labels[&c.key]);
+                    }
+                }
             }
-        }
+            let domains = counts.iter().map(HashMap::len).collect();
+            (counts.into_iter().map(Arc::new).collect(), domains)
+        };
         let min = cs
             .iter()
             .zip(&counts)
-            .map(|(c, m)| {
-                if m.len() < c.min_domains {
+            .zip(&domains)
+            .map(|((c, m), &d)| {
+                if d < c.min_domains || m.len() < d {
                     0
                 } else {
                     m.values().copied().min().unwrap_or(0)
@@ -145,6 +203,10 @@ impl Plugin for PodTopologySpread {
         s.write(
             "PodTopologySpread/filter",
             FilterState {
+                self_match: cs
+                    .iter()
+                    .map(|c| i64::from(c.selector.matches(&pod.labels)))
+                    .collect(),
                 constraints: cs,
                 counts,
                 min,
@@ -152,7 +214,7 @@ impl Plugin for PodTopologySpread {
         );
         Status::success()
     }
-    fn filter(&self, s: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+    fn filter(&self, s: &CycleState, _pod: &PodInfo, node: &NodeInfo) -> Status {
         let Some(st) = s.read::<FilterState>("PodTopologySpread/filter") else {
             return Status::success();
         };
@@ -160,9 +222,8 @@ impl Plugin for PodTopologySpread {
             let Some(v) = node.labels.get(&c.key) else {
                 return Status::unresolvable(ERR_MISSING_LABEL);
             };
-            let self_match = i64::from(c.selector.matches(&pod.labels));
             let n = st.counts[i].get(v).copied().unwrap_or(0);
-            if n + self_match - st.min[i] > c.max_skew {
+            if n + st.self_match[i] - st.min[i] > c.max_skew {
                 return Status::unschedulable(ERR_CONSTRAINTS);
             }
         }
@@ -195,16 +256,27 @@ impl Plugin for PodTopologySpread {
                 ((size + 2) as f64).ln()
             })
             .collect();
-        let mut counts = vec![HashMap::<String, i64>::new(); cs.len()];
-        for node in snap.nodes().filter(|n| has_all_keys(&cs, n)) {
-            for (i, c) in cs.iter().enumerate() {
-                let v = node.labels[&c.key].as_str();
-                if c.key == HOSTNAME || !domains[i].contains(v) || !c.includes(pod, node) {
+        let counts = if let Some(c) = fast_counts(&cs, pod, snap) {
+            vec![c]
+        } else {
+            let mut counts = vec![DomainCounts::new(); cs.len()];
+            for (node, existing) in snap.pods_in_namespace(&pod.namespace) {
+                if !has_all_keys(&cs, node) {
                     continue;
                 }
-                *counts[i].entry(v.to_string()).or_default() += c.count_on(pod, node);
+                for (i, c) in cs.iter().enumerate() {
+                    let v = node.labels[&c.key].as_str();
+                    if c.key != HOSTNAME
+                        && domains[i].contains(v)
+                        && c.counts(pod, existing)
+                        && c.includes(pod, node)
+                    {
+                        bump(&mut counts[i], v);
+                    }
+                }
             }
-        }
+            counts.into_iter().map(Arc::new).collect()
+        };
         s.write(
             "PodTopologySpread/score",
             ScoreState {
