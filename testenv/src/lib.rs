@@ -300,17 +300,23 @@ impl TestServer {
                 .expect("config");
         cfg.default_retry = retry;
         let client = kube::Client::try_from(cfg).expect("client");
-        // wait until bootstrap objects exist
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Wait until bootstrap objects exist; as long as the server itself waits for a
+        // store that does not serve yet (etcd under load), and no less.
+        let deadline = Instant::now() + Duration::from_secs(70);
         loop {
             let req = http::Request::get("/readyz").body(Vec::new()).expect("req");
             if client.request_text(req).await.is_ok_and(|t| t == "ok") {
                 return client;
             }
-            assert!(
-                Instant::now() < deadline,
-                "kube-apiserver never became ready"
-            );
+            if Instant::now() >= deadline {
+                let log = self.log();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "kube-apiserver never became ready; the end of its log:\n{}",
+                    tail.join("\n")
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -406,15 +412,31 @@ impl Etcd {
                 panic!("starting {bin}: {e} (install Debian's etcd-server: hack/install-deps.sh)")
             });
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.client_port)).is_err() {
+        // etcd takes connections before it has elected itself and serves; wait for a
+        // healthy /health.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.healthy() {
             assert!(
                 Instant::now() < deadline,
-                "etcd did not start:\n{}",
+                "etcd did not become healthy:\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Whether etcd answers `/health` with `"health":"true"`.
+    fn healthy(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.client_port)) else {
+            return false;
+        };
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut answer = String::new();
+        conn.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .and_then(|_| conn.read_to_string(&mut answer))
+            .is_ok()
+            && answer.contains("\"health\":\"true\"")
     }
 
     /// etcd's log so far.
