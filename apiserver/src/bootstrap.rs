@@ -41,9 +41,18 @@ async fn create_if_missing(
         .registry
         .get(group, "v1", plural)
         .ok_or_else(|| ApiError::internal(format!("{plural} not served")))?;
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str);
+    if name.is_some_and(|n| rest.get_stored(&res, ns, n).is_some()) {
+        return Ok(());
+    }
     match rest.create(&res, ns, obj, &opts()).await {
         Ok(_) => Ok(()),
         Err(e) if e.code == 409 => Ok(()),
+        // Another API server created the Service a moment ago and holds its cluster IP:
+        // a conflict, after which the next pass finds the Service.
+        Err(e) if e.code == 422 && plural == "services" => {
+            Err(ApiError::new(409, "Conflict", e.message))
+        }
         Err(e) => Err(e),
     }
 }
@@ -58,8 +67,48 @@ pub fn restore_allocations(rest: &Rest) {
     }
 }
 
-/// Creates what is missing; existing objects are left as they are.
+/// How often start-up reconciles again after a conflict before it gives up.
+pub const CONFLICT_RETRIES: u32 = 20;
+
+/// The pause before reconciling again after a conflict: long enough for the watch cache
+/// to show what the other writer wrote.
+pub const CONFLICT_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Runs a start-up reconciliation again while it meets conflicts (409): several API
+/// servers started together on one etcd write the same objects at the same moment, and
+/// the next pass reads what the others wrote.
+pub async fn retry_on_conflict<F, Fut>(what: &str, mut pass: F) -> Result<(), ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), ApiError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match pass().await {
+            Err(e) if e.code == 409 && attempt < CONFLICT_RETRIES => {
+                attempt += 1;
+                tracing::info!(error = %e.message, attempt, "{what}: another writer got there first; reconciling again");
+                tokio::time::sleep(CONFLICT_PAUSE).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Creates what is missing; existing objects are left as they are (RBAC policy objects
+/// are reconciled). Reconciles again on conflicts with other API servers.
 pub async fn ensure(
+    rest: &Rest,
+    advertise_address: &str,
+    secure_port: u16,
+) -> Result<(), ApiError> {
+    retry_on_conflict("bootstrap objects", || {
+        ensure_once(rest, advertise_address, secure_port)
+    })
+    .await
+}
+
+async fn ensure_once(
     rest: &Rest,
     advertise_address: &str,
     secure_port: u16,

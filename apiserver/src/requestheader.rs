@@ -359,7 +359,7 @@ pub fn configmap_data(
 }
 
 /// Writes `kube-system/extension-apiserver-authentication` when its data differs from
-/// what it should hold.
+/// what it should hold; merges again when another API server wrote it at the same time.
 pub async fn publish(rest: &Rest, client_ca_file: Option<&str>, opts: &Options) -> Result<()> {
     let read = |f: Option<&str>| -> Result<Option<String>> {
         f.map(|f| std::fs::read_to_string(f).with_context(|| format!("reading {f}")))
@@ -371,37 +371,41 @@ pub async fn publish(rest: &Rest, client_ca_file: Option<&str>, opts: &Options) 
         .registry
         .get("", "v1", "configmaps")
         .context("configmaps are not served")?;
-    let current = rest.get_stored(&res, "kube-system", CONFIGMAP);
-    let existing = current
-        .as_ref()
-        .and_then(|c| c.get("data"))
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    let data = configmap_data(&existing, client_ca.as_deref(), opts, proxy_ca.as_deref());
     let write = WriteOptions {
         field_manager: "kube-apiserver".into(),
         ..Default::default()
     };
-    let result = match current {
-        Some(cm) if cm.get("data") == Some(&data) => return Ok(()),
-        Some(cm) => {
-            let mut cm = (*cm).clone();
-            cm["data"] = data;
-            rest.update(&res, "kube-system", CONFIGMAP, "", cm, &write)
-                .await
+    crate::bootstrap::retry_on_conflict(CONFIGMAP, || async {
+        let current = rest.get_stored(&res, "kube-system", CONFIGMAP);
+        let existing = current
+            .as_ref()
+            .and_then(|c| c.get("data"))
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let data = configmap_data(&existing, client_ca.as_deref(), opts, proxy_ca.as_deref());
+        match current {
+            Some(cm) if cm.get("data") == Some(&data) => Ok(()),
+            Some(cm) => {
+                let mut cm = (*cm).clone();
+                cm["data"] = data;
+                rest.update(&res, "kube-system", CONFIGMAP, "", cm, &write)
+                    .await
+                    .map(|_| ())
+            }
+            None => {
+                let cm = json!({
+                    "apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": CONFIGMAP, "namespace": "kube-system"},
+                    "data": data,
+                });
+                rest.create(&res, "kube-system", cm, &write)
+                    .await
+                    .map(|_| ())
+            }
         }
-        None => {
-            let cm = json!({
-                "apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": CONFIGMAP, "namespace": "kube-system"},
-                "data": data,
-            });
-            rest.create(&res, "kube-system", cm, &write).await
-        }
-    };
-    result
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("writing kube-system/{CONFIGMAP}: {}", e.message))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("writing kube-system/{CONFIGMAP}: {}", e.message))
 }
 
 #[cfg(test)]

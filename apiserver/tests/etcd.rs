@@ -26,6 +26,32 @@ fn svc(name: &str, ty: &str, ip: Option<&str>) -> Service {
         .expect("service")
 }
 
+/// Servers started at the same moment on one etcd write the same bootstrap objects
+/// (namespaces, RBAC policy, the authentication ConfigMap) at once; each reconciles
+/// again after a conflict instead of exiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_started_together_all_come_up() {
+    let etcd = common::Etcd::start();
+    let flag = format!("--etcd-servers={}", etcd.endpoint);
+    let servers: Vec<common::TestServer> = std::thread::scope(|s| {
+        let starting: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| common::TestServer::start_with(&[&flag])))
+            .collect();
+        starting
+            .into_iter()
+            .map(|t| t.join().expect("server start"))
+            .collect()
+    });
+    for s in &servers {
+        let cms: Api<ConfigMap> = Api::namespaced(s.client().await, "kube-system");
+        let cm = cms
+            .get("extension-apiserver-authentication")
+            .await
+            .expect("authentication configmap");
+        assert!(cm.data.is_some_and(|d| d.contains_key("client-ca-file")));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_on_one_server_is_read_and_watched_on_the_other() {
     let etcd = common::Etcd::start();

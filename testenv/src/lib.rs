@@ -310,7 +310,7 @@ impl TestServer {
             }
             if Instant::now() >= deadline {
                 let log = self.log();
-                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                let tail: Vec<&str> = log.lines().rev().take(80).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
                 panic!(
                     "kube-apiserver never became ready; the end of its log:\n{}",
