@@ -306,11 +306,6 @@ impl Cache {
         }
     }
 
-    fn entry(&mut self, name: &str) -> &mut NodeInfo {
-        let i = self.entry_index(name);
-        &mut self.nodes[i]
-    }
-
     fn count_images(&mut self, images: &HashMap<String, i64>, delta: isize) {
         for name in images.keys() {
             let c = self.image_nodes.entry(name.clone()).or_default();
@@ -326,23 +321,19 @@ impl Cache {
         if let Some(imgs) = old_images {
             self.count_images(&imgs, -1);
         }
-        let old_labels = had.then(|| self.node(&name).map(|n| n.labels.clone()));
-        let e = self.entry(&name);
-        e.set_node(node);
-        let imgs = e.images.clone();
-        let labels = e.labels.clone();
+        let i = self.entry_index(&name);
+        // A placeholder entry (no node object) has no labels.
+        let old_labels = std::mem::take(&mut self.nodes[i].labels);
+        self.nodes[i].set_node(node);
+        let imgs = self.nodes[i].images.clone();
         self.count_images(&imgs, 1);
-        match old_labels.flatten() {
-            Some(old) if old == labels => {}
-            old => {
-                if let Some(old) = &old {
-                    self.count_labels(old, -1);
-                }
-                self.count_labels(&labels, 1);
-                if let Some(i) = self.index_of(&name) {
-                    self.recount_node(i, &old.unwrap_or_default());
-                }
-            }
+        // Node status updates come often and rarely change labels: the counters are
+        // touched (and the labels copied) only when they do.
+        if self.nodes[i].labels != old_labels {
+            self.count_labels(&old_labels, -1);
+            let labels = self.nodes[i].labels.clone();
+            self.count_labels(&labels, 1);
+            self.recount_node(i, &old_labels);
         }
         if !had {
             self.real_nodes += 1;
