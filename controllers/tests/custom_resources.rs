@@ -8,7 +8,7 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::json;
 
-use kcm::{Kcm, create_namespace, wait_for};
+use kcm::{Kcm, create_namespace, wait_for, wait_gone};
 
 fn widgets() -> ApiResource {
     ApiResource::from_gvk_with_plural(
@@ -87,13 +87,7 @@ async fn owned_custom_resources_are_collected_and_namespaces_empty_of_them() {
     cms.delete("owner", &DeleteParams::background())
         .await
         .expect("delete owner");
-    wait_for(60, "owned widget collected", || async {
-        ws.get_opt("child")
-            .await
-            .ok()
-            .and_then(|w| w.is_none().then_some(()))
-    })
-    .await;
+    wait_gone(&ws, "child", "owned widget collected").await;
     assert!(
         ws.get_opt("loose").await.expect("get").is_some(),
         "an unowned widget stays"
@@ -105,14 +99,7 @@ async fn owned_custom_resources_are_collected_and_namespaces_empty_of_them() {
         .await
         .expect("delete namespace");
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    wait_for(60, "namespace gone", || async {
-        namespaces
-            .get_opt("crs")
-            .await
-            .ok()
-            .and_then(|n| n.is_none().then_some(()))
-    })
-    .await;
+    wait_gone(&namespaces, "crs", "namespace gone").await;
     let all: Api<DynamicObject> = Api::all_with(client.clone(), &widgets());
     let left = all.list(&Default::default()).await.expect("list widgets");
     assert!(left.items.is_empty(), "widgets left: {}", left.items.len());

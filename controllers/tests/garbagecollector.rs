@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 
-use kcm::{Kcm, create_namespace, live_pods, pod_spec, wait_for};
+use kcm::{Kcm, create_namespace, live_pods, pod_spec, wait_for, wait_gone};
 
 fn deployment(name: &str) -> Deployment {
     serde_json::from_value(json!({
@@ -77,10 +77,7 @@ async fn background_orphan_and_foreground_deletion() {
     api.delete("keep", &DeleteParams::orphan())
         .await
         .expect("delete orphan");
-    wait_for(60, "deployment gone", || async {
-        api.get_opt("keep").await.ok()?.is_none().then_some(())
-    })
-    .await;
+    wait_gone(&api, "keep", "deployment gone").await;
     let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "gc");
     let lp = ListParams::default().labels("app=keep");
     let kept = rss.list(&lp).await.expect("list").items;
@@ -148,8 +145,5 @@ async fn dependents_of_missing_owners_are_collected() {
     cms.delete("owner", &DeleteParams::default())
         .await
         .expect("delete owner");
-    wait_for(60, "dependent of deleted owner", || async {
-        cms.get_opt("owned").await.ok()?.is_none().then_some(())
-    })
-    .await;
+    wait_gone(&cms, "owned", "dependent of deleted owner").await;
 }

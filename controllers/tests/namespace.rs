@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ServiceAccount};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use kcm::{Kcm, create_namespace, pod_spec, wait_for};
+use kcm::{Kcm, create_namespace, pod_spec, wait_for, wait_gone};
 
 #[tokio::test]
 async fn namespace_deletion_removes_content_and_finishes() {
@@ -72,10 +72,7 @@ async fn namespace_deletion_removes_content_and_finishes() {
     cms.patch("held", &PatchParams::default(), &Patch::Merge(release))
         .await
         .expect("release");
-    wait_for(60, "namespace gone", || async {
-        nss.get_opt("doomed").await.ok()?.is_none().then_some(())
-    })
-    .await;
+    wait_gone(&nss, "doomed", "namespace gone").await;
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use kcm::{Kcm, create_namespace, wait_for, wait_for_event};
+use kcm::{Kcm, create_namespace, wait_for, wait_for_event, wait_gone};
 
 fn obj<T: DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).expect("object")
@@ -301,13 +301,7 @@ async fn released_volumes_and_claims_in_use() {
     pods.delete("user", &DeleteParams::default().grace_period(0))
         .await
         .expect("delete pod");
-    wait_for(60, "claim a gone", || async {
-        pvcs.get_opt("a")
-            .await
-            .ok()
-            .and_then(|c| c.is_none().then_some(()))
-    })
-    .await;
+    wait_gone(&pvcs, "a", "claim a gone").await;
 
     // Retain keeps the volume, Released; Delete without a deleter plugin fails it
     wait_for(60, "kept released", || async {
@@ -337,11 +331,5 @@ async fn released_volumes_and_claims_in_use() {
     pvs.delete("kept", &DeleteParams::default())
         .await
         .expect("delete pv");
-    wait_for(60, "kept gone", || async {
-        pvs.get_opt("kept")
-            .await
-            .ok()
-            .and_then(|v| v.is_none().then_some(()))
-    })
-    .await;
+    wait_gone(&pvs, "kept", "kept gone").await;
 }

@@ -106,6 +106,17 @@ where
     }
 }
 
+/// Waits (up to 60 s) until the object named `name` is gone from `api`.
+pub async fn wait_gone<K>(api: &Api<K>, name: &str, what: &str)
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    wait_for(60, what, || async {
+        api.get_opt(name).await.ok()?.is_none().then_some(())
+    })
+    .await;
+}
+
 /// Waits for an Event with `reason` about the object named `object` in `ns`.
 pub async fn wait_for_event(
     client: &kube::Client,
