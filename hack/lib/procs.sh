@@ -5,11 +5,18 @@
 
 PID_DIR="$LOCAL_DIR/pids"
 
-# procs::ours PID: true when PID is alive and was started for this $LOCAL_DIR.
+# procs::ours PID: true when PID is alive and was started for this $LOCAL_DIR. A process
+# in the middle of exec (nohup becoming the component) briefly shows an empty command
+# line, so a live pid is looked at again before it counts as a stranger.
 procs::ours() {
-  local cmdline
-  cmdline="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
-  [[ $cmdline == *"$LOCAL_DIR/"* ]]
+  local cmdline i
+  for ((i = 0; i < 5; i++)); do
+    cmdline="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+    [[ $cmdline == *"$LOCAL_DIR/"* ]] && return 0
+    [[ -n $cmdline ]] && return 1
+    sleep 0.05
+  done
+  return 1
 }
 
 # procs::start NAME LOGFILE CMD...: runs CMD in the background, records its pid.
