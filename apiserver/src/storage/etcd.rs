@@ -178,14 +178,16 @@ impl Etcd {
         Ok(Some(Stored { key, rev, value }))
     }
 
-    /// etcd's current revision (a linearizable read).
+    /// etcd's current revision (a linearizable read). It reads one key, the bare prefix,
+    /// which holds no object: etcd answers a single-key read from its index, where a
+    /// range or a count over the prefix would walk every key the cluster stores.
     pub async fn current_revision(&self) -> Result<u64, StorageError> {
         let resp = self
             .client
             .kv_client()
             .get(
                 self.range_prefix(),
-                Some(GetOptions::new().with_prefix().with_count_only()),
+                Some(GetOptions::new().with_keys_only()),
             )
             .await
             .map_err(db)?;

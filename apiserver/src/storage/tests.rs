@@ -446,3 +446,26 @@ async fn reloading_after_compaction_ends_open_watches() {
         .expect("create");
     assert_eq!(fresh.next().await.expect("event").rev, rv(&c));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_current_revision_is_the_latest_of_any_key() {
+    let etcd = testenv::Etcd::start();
+    let conn = etcd::Etcd::connect(&etcd_config(&etcd))
+        .await
+        .expect("connect");
+    let mut raw = etcd_client::Client::connect([etcd.endpoint.as_str()], None)
+        .await
+        .expect("raw client");
+    // a write outside our prefix moves the revision a consistent read must wait for
+    let put = raw.put("/elsewhere/k", "v", None).await.expect("raw put");
+    let at = put.header().expect("a header").revision() as u64;
+    assert_eq!(conn.current_revision().await.expect("revision"), at);
+    let made = conn
+        .create("/registry/cm/ns/x", &obj("x", 1))
+        .await
+        .expect("create");
+    assert_eq!(made, at + 1);
+    assert_eq!(conn.current_revision().await.expect("revision"), made);
+    // reading the revision writes nothing and reads no object
+    assert_eq!(conn.current_revision().await.expect("revision"), made);
+}
