@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::{Node, Taint};
 
+use crate::owners::Owners;
 use crate::podinfo::{NamespaceLabels, PodInfo};
 use crate::resources::Resource;
 use crate::selectors::Labels;
@@ -137,6 +138,8 @@ pub struct Cache {
     label_values: HashMap<String, HashMap<String, usize>>,
     /// Count of nodes that have a node object.
     real_nodes: usize,
+    /// The selectors of Services and controllers, for default topology spreading.
+    pub owners: Owners,
 }
 
 impl Cache {

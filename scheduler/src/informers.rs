@@ -1,8 +1,10 @@
-//! Informers: list+watch of nodes, pods, PodDisruptionBudgets and namespaces (kube-runtime
-//! `watcher`), feeding the cache and the queue. Assigned pods go to the cache (confirming
-//! assumed ones); pending pods of our profiles go to the queue; events that may make a
-//! pending pod schedulable (node added or changed, assigned pod deleted) move the
-//! unschedulable pool back. A re-list drops objects that disappeared meanwhile.
+//! Informers: list+watch of nodes, pods, PodDisruptionBudgets, namespaces, and the
+//! Services, ReplicationControllers, ReplicaSets and StatefulSets that default topology
+//! spreading reads (kube-runtime `watcher`), feeding the cache and the queue. Assigned
+//! pods go to the cache (confirming assumed ones); pending pods of our profiles go to the
+//! queue; events that may make a pending pod schedulable (node added or changed, assigned
+//! pod deleted) move the unschedulable pool back. A re-list drops objects that
+//! disappeared meanwhile.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
@@ -10,7 +12,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ReplicationController, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Resource;
 use kube::api::Api;
@@ -20,8 +23,10 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use crate::cache::NodeInfo;
+use crate::owners::{Kind, OwnerSelector};
 use crate::podinfo::PodInfo;
 use crate::scheduler::Scheduler;
+use crate::selectors::Selector;
 
 /// Starts all informers and returns once each has delivered its first complete list.
 pub async fn start(s: Arc<Scheduler>) -> anyhow::Result<()> {
@@ -46,12 +51,63 @@ pub async fn start(s: Arc<Scheduler>) -> anyhow::Result<()> {
         pdb_handler(s.clone()),
     );
     spawn_watch(
-        Api::<Namespace>::all(c),
+        Api::<Namespace>::all(c.clone()),
         "namespaces",
-        tx,
+        tx.clone(),
         namespace_handler(s.clone()),
     );
-    let mut pending: HashSet<&str> = ["nodes", "pods", "poddisruptionbudgets", "namespaces"].into();
+    // what default topology spreading spreads pods against
+    spawn_watch(
+        Api::<Service>::all(c.clone()),
+        "services",
+        tx.clone(),
+        owner_handler(s.clone(), Kind::Service, |o: &Service| {
+            let sel = o.spec.as_ref()?.selector.clone()?;
+            Some(OwnerSelector::Labels(sel))
+        }),
+    );
+    spawn_watch(
+        Api::<ReplicationController>::all(c.clone()),
+        "replicationcontrollers",
+        tx.clone(),
+        owner_handler(
+            s.clone(),
+            Kind::ReplicationController,
+            |o: &ReplicationController| {
+                let sel = o.spec.as_ref()?.selector.clone()?;
+                Some(OwnerSelector::Labels(sel))
+            },
+        ),
+    );
+    spawn_watch(
+        Api::<ReplicaSet>::all(c.clone()),
+        "replicasets",
+        tx.clone(),
+        owner_handler(s.clone(), Kind::ReplicaSet, |o: &ReplicaSet| {
+            let sel = &o.spec.as_ref()?.selector;
+            Some(OwnerSelector::Selector(Selector::new(Some(sel))))
+        }),
+    );
+    spawn_watch(
+        Api::<StatefulSet>::all(c),
+        "statefulsets",
+        tx,
+        owner_handler(s.clone(), Kind::StatefulSet, |o: &StatefulSet| {
+            let sel = &o.spec.as_ref()?.selector;
+            Some(OwnerSelector::Selector(Selector::new(Some(sel))))
+        }),
+    );
+    let mut pending: HashSet<&str> = [
+        "nodes",
+        "pods",
+        "poddisruptionbudgets",
+        "namespaces",
+        "services",
+        "replicationcontrollers",
+        "replicasets",
+        "statefulsets",
+    ]
+    .into();
     while !pending.is_empty() {
         match rx.recv().await {
             Some(name) => {
@@ -314,5 +370,43 @@ fn namespace_handler(s: Arc<Scheduler>) -> impl FnMut(Event<Namespace>) + Send {
                 .remove_namespace(n.metadata.name.as_deref().unwrap_or_default());
         }
         Event::Init | Event::InitDone => {}
+    }
+}
+
+/// Keeps the selectors of one kind of Service or controller in the cache's owners.
+fn owner_handler<K: Resource>(
+    s: Arc<Scheduler>,
+    kind: Kind,
+    selector: fn(&K) -> Option<OwnerSelector>,
+) -> impl FnMut(Event<K>) + Send {
+    let mut fresh: Vec<(String, String, OwnerSelector)> = Vec::new();
+    let names = |o: &K| {
+        let m = o.meta();
+        (
+            m.namespace.clone().unwrap_or_default(),
+            m.name.clone().unwrap_or_default(),
+        )
+    };
+    move |ev| match ev {
+        Event::Init => fresh.clear(),
+        Event::InitApply(o) => {
+            if let Some(sel) = selector(&o) {
+                let (ns, name) = names(&o);
+                fresh.push((ns, name, sel));
+            }
+        }
+        Event::InitDone => s
+            .state()
+            .cache
+            .owners
+            .replace(kind, std::mem::take(&mut fresh)),
+        Event::Apply(o) => {
+            let (ns, name) = names(&o);
+            s.state().cache.owners.set(kind, &ns, &name, selector(&o));
+        }
+        Event::Delete(o) => {
+            let (ns, name) = names(&o);
+            s.state().cache.owners.set(kind, &ns, &name, None);
+        }
     }
 }

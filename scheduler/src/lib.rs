@@ -16,6 +16,7 @@ pub mod framework;
 pub mod health;
 pub mod informers;
 pub mod leader;
+pub mod owners;
 pub mod plugins;
 pub mod podinfo;
 pub mod preemption;

@@ -59,6 +59,26 @@ impl Selector {
         Selector { reqs: Some(reqs) }
     }
 
+    /// A selector requiring every label of `set` (what a plain label set such as a
+    /// Service's selector means).
+    pub fn from_labels(set: &Labels) -> Self {
+        Selector {
+            reqs: Some(
+                set.iter()
+                    .map(|(k, v)| Requirement::In(k.clone(), vec![v.clone()]))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Adds every requirement of `other`; a selector matching nothing (nil or invalid)
+    /// adds none, as upstream adds only the requirements a selector converts to.
+    pub fn and(&mut self, other: &Selector) {
+        if let (Some(r), Some(o)) = (self.reqs.as_mut(), other.reqs.as_ref()) {
+            r.extend(o.iter().cloned());
+        }
+    }
+
     /// Adds `key In (value)` requirements (used for `matchLabelKeys`).
     pub fn and_equals(&mut self, key: &str, value: &str) {
         if let Some(r) = self.reqs.as_mut() {
@@ -165,14 +185,8 @@ pub fn tolerated(tolerations: &[Toleration], taint: &Taint) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugins::testutil::labels;
     use serde_json::json;
-
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn label_selector_semantics() {

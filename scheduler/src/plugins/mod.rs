@@ -103,7 +103,11 @@ pub fn build(name: &str, args: Option<&serde_json::Value>) -> Result<Option<Plug
             Arc::new(fit::BalancedAllocation::new(a.resources))
         }
         "ImageLocality" => Arc::new(image::ImageLocality),
-        "PodTopologySpread" => Arc::new(spread::PodTopologySpread),
+        "PodTopologySpread" => {
+            let a: spread::SpreadArgs = serde_json::from_value(parse(name)?)
+                .map_err(|e| format!("PodTopologySpreadArgs: {e}"))?;
+            Arc::new(spread::PodTopologySpread::new(a)?)
+        }
         "InterPodAffinity" => {
             let a: interpod::InterPodAffinityArgs = serde_json::from_value(parse(name)?)
                 .map_err(|e| format!("InterPodAffinityArgs: {e}"))?;
@@ -121,6 +125,15 @@ pub mod testutil {
 
     use crate::cache::NodeInfo;
     use crate::podinfo::PodInfo;
+    use crate::selectors::Labels;
+
+    /// A label set from pairs.
+    pub fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
 
     pub fn node(v: serde_json::Value) -> NodeInfo {
         NodeInfo::new(Arc::new(serde_json::from_value(v).expect("node")))

@@ -19,6 +19,7 @@ pub const ERR_CONSTRAINTS: &str = "node(s) didn't match pod topology spread cons
 pub const ERR_MISSING_LABEL: &str =
     "node(s) didn't match pod topology spread constraints (missing required label)";
 const HOSTNAME: &str = "kubernetes.io/hostname";
+const ZONE: &str = "topology.kubernetes.io/zone";
 const IGNORED: i64 = i64::MIN;
 
 struct Constraint {
@@ -30,17 +31,21 @@ struct Constraint {
     honor_taints: bool,
 }
 
-fn constraints(pod: &PodInfo, action: &str) -> Vec<Constraint> {
-    let list: &[TopologySpreadConstraint] = pod
-        .pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.topology_spread_constraints.as_deref())
-        .unwrap_or_default();
+/// Compiles the constraints of `list` with `action`; `selector` replaces each one's own
+/// (the default constraints carry none: the pod's Services and controller give it).
+fn compile(
+    list: &[TopologySpreadConstraint],
+    pod: &PodInfo,
+    action: &str,
+    selector: Option<&Selector>,
+) -> Vec<Constraint> {
     list.iter()
         .filter(|c| c.when_unsatisfiable == action)
         .map(|c| {
-            let mut selector = Selector::new(c.label_selector.as_ref());
+            let mut selector = match selector {
+                Some(s) => s.clone(),
+                None => Selector::new(c.label_selector.as_ref()),
+            };
             for k in c.match_label_keys.iter().flatten() {
                 if let Some(v) = pod.labels.get(k) {
                     selector.and_equals(k, v);
@@ -103,12 +108,9 @@ fn has_all_keys(cs: &[Constraint], node: &NodeInfo) -> bool {
     cs.iter().all(|c| node.labels.contains_key(&c.key))
 }
 
-/// The cache's counts of the pods a single constraint counts, when its inclusion
-/// policies exclude no node for this pod (then every node with the key counts).
-fn fast_counts(cs: &[Constraint], pod: &PodInfo, snap: &Snapshot) -> Option<Arc<DomainCounts>> {
-    let [c] = cs else {
-        return None;
-    };
+/// The cache's counts of the pods a constraint counts, when its inclusion policies
+/// exclude no node for this pod (then every node with the key counts).
+fn memo_counts(c: &Constraint, pod: &PodInfo, snap: &Snapshot) -> Option<Arc<DomainCounts>> {
     if !c.includes_every_node(pod) {
         return None;
     }
@@ -144,16 +146,129 @@ struct ScoreState {
     constraints: Vec<Constraint>,
     counts: Vec<Arc<DomainCounts>>,
     weights: Vec<f64>,
+    /// System defaults: nodes lacking a key are scored by the other constraints.
+    lenient: bool,
 }
 
-pub struct PodTopologySpread;
+/// The plugin, with its `PodTopologySpreadArgs`.
+pub struct PodTopologySpread {
+    /// The constraints a pod without any of its own is spread by.
+    defaults: Vec<TopologySpreadConstraint>,
+    /// Whether those are upstream's system defaults (`defaultingType: System`): then a
+    /// node lacking one of their keys is still scored by the others.
+    system: bool,
+}
+
+impl Default for PodTopologySpread {
+    /// `defaultingType: System`: spread by node (maxSkew 3) and by zone (maxSkew 5),
+    /// softly, as upstream.
+    fn default() -> Self {
+        let soft = |key: &str, max_skew| TopologySpreadConstraint {
+            topology_key: key.to_string(),
+            max_skew,
+            when_unsatisfiable: "ScheduleAnyway".into(),
+            ..Default::default()
+        };
+        PodTopologySpread {
+            defaults: vec![soft(HOSTNAME, 3), soft(ZONE, 5)],
+            system: true,
+        }
+    }
+}
+
+/// `PodTopologySpreadArgs` of the scheduler configuration.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SpreadArgs {
+    #[serde(default)]
+    default_constraints: Vec<TopologySpreadConstraint>,
+    #[serde(default)]
+    defaulting_type: Option<String>,
+}
+
+impl PodTopologySpread {
+    /// The plugin for `args`, checked as upstream validates them.
+    pub fn new(args: SpreadArgs) -> Result<Self, String> {
+        let field = "PodTopologySpreadArgs";
+        match args.defaulting_type.as_deref().unwrap_or("System") {
+            "System" if !args.default_constraints.is_empty() => Err(format!(
+                "{field}.defaultConstraints: Invalid value: \"{} constraint(s)\": when .defaultingType is \"System\", .defaultConstraints must be empty",
+                args.default_constraints.len()
+            )),
+            "System" => Ok(Self::default()),
+            "List" => {
+                for (i, c) in args.default_constraints.iter().enumerate() {
+                    let at = format!("{field}.defaultConstraints[{i}]");
+                    if c.label_selector.is_some() {
+                        return Err(format!(
+                            "{at}.labelSelector: Forbidden: constraint must not define a selector, as they deduced for each pod"
+                        ));
+                    }
+                    if c.max_skew <= 0 {
+                        return Err(format!(
+                            "{at}.maxSkew: Invalid value: {}: must be greater than zero",
+                            c.max_skew
+                        ));
+                    }
+                    if c.topology_key.is_empty() {
+                        return Err(format!(
+                            "{at}.topologyKey: Required value: can not be empty"
+                        ));
+                    }
+                    if !matches!(
+                        c.when_unsatisfiable.as_str(),
+                        "DoNotSchedule" | "ScheduleAnyway"
+                    ) {
+                        return Err(format!(
+                            "{at}.whenUnsatisfiable: Unsupported value: \"{}\": supported values: \"DoNotSchedule\", \"ScheduleAnyway\"",
+                            c.when_unsatisfiable
+                        ));
+                    }
+                }
+                Ok(PodTopologySpread {
+                    defaults: args.default_constraints,
+                    system: false,
+                })
+            }
+            other => Err(format!(
+                "{field}.defaultingType: Unsupported value: \"{other}\": supported values: \"List\", \"System\""
+            )),
+        }
+    }
+
+    /// The pod's constraints with `action`, or, when it has none at all, the defaults
+    /// with the selector of its Services and controller (none when nothing selects it).
+    /// The flag tells whether nodes lacking a key are still scored.
+    fn constraints(&self, pod: &PodInfo, action: &str, snap: &Snapshot) -> (Vec<Constraint>, bool) {
+        let own = pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.topology_spread_constraints.as_deref())
+            .unwrap_or_default();
+        if !own.is_empty() {
+            return (compile(own, pod, action, None), false);
+        }
+        if !self.defaults.iter().any(|c| c.when_unsatisfiable == action) {
+            return (vec![], false);
+        }
+        let selector = snap.cache.owners.default_selector(pod);
+        if selector.is_empty() {
+            return (vec![], false);
+        }
+        (
+            compile(&self.defaults, pod, action, Some(&selector)),
+            self.system,
+        )
+    }
+}
 
 impl Plugin for PodTopologySpread {
     fn name(&self) -> &'static str {
         "PodTopologySpread"
     }
     fn pre_filter(&self, s: &mut CycleState, pod: &PodInfo, snap: &Snapshot) -> Status {
-        let cs = constraints(pod, "DoNotSchedule");
+        let (cs, _) = self.constraints(pod, "DoNotSchedule", snap);
         if cs.is_empty() {
             return Status::skip();
         }
@@ -162,7 +277,11 @@ impl Plugin for PodTopologySpread {
         // every value of its key, known from the cache, and the counts (only of domains
         // with pods) are the cache's; otherwise every eligible domain is entered, at zero
         // first, and the pods are counted here.
-        let (counts, domains) = if let Some(c) = fast_counts(&cs, pod, snap) {
+        let single = match cs.as_slice() {
+            [c] => memo_counts(c, pod, snap),
+            _ => None,
+        };
+        let (counts, domains) = if let Some(c) = single {
             let domains = snap.label_values(&cs[0].key).map_or(0, |v| v.len());
             (vec![c], vec![domains])
         } else {
@@ -236,16 +355,19 @@ impl Plugin for PodTopologySpread {
         feasible: &[&NodeInfo],
         snap: &Snapshot,
     ) -> Status {
-        let cs = constraints(pod, "ScheduleAnyway");
+        let (cs, lenient) = self.constraints(pod, "ScheduleAnyway", snap);
         if cs.is_empty() {
             return Status::skip();
         }
+        // The nodes scored: those with every key, or with the system defaults every
+        // feasible node (a node without a zone is still spread by hostname). A node
+        // lacking a key counts as its "" domain in the normalizing weights, as upstream.
         let mut domains = vec![HashSet::<&str>::new(); cs.len()];
         let mut hosts = 0usize;
-        for n in feasible.iter().filter(|n| has_all_keys(&cs, n)) {
+        for n in feasible.iter().filter(|n| lenient || has_all_keys(&cs, n)) {
             hosts += 1;
             for (i, c) in cs.iter().enumerate() {
-                domains[i].insert(n.labels[&c.key].as_str());
+                domains[i].insert(n.labels.get(&c.key).map_or("", String::as_str));
             }
         }
         let weights = cs
@@ -256,33 +378,45 @@ impl Plugin for PodTopologySpread {
                 ((size + 2) as f64).ln()
             })
             .collect();
-        let counts = if let Some(c) = fast_counts(&cs, pod, snap) {
-            vec![c]
-        } else {
-            let mut counts = vec![DomainCounts::new(); cs.len()];
-            for (node, existing) in snap.pods_in_namespace(&pod.namespace) {
-                if !has_all_keys(&cs, node) {
-                    continue;
+        // per constraint, the matching pods per domain (per node for hostname: counted
+        // in score); the cache's counts when nothing narrows the nodes that count
+        let counts = cs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if c.key == HOSTNAME {
+                    return Arc::new(DomainCounts::new());
                 }
-                for (i, c) in cs.iter().enumerate() {
-                    let v = node.labels[&c.key].as_str();
-                    if c.key != HOSTNAME
-                        && domains[i].contains(v)
+                if (lenient || cs.len() == 1)
+                    && let Some(m) = memo_counts(c, pod, snap)
+                {
+                    return m;
+                }
+                let mut m = DomainCounts::new();
+                for (node, existing) in snap.pods_in_namespace(&pod.namespace) {
+                    if !lenient && !has_all_keys(&cs, node) {
+                        continue;
+                    }
+                    let Some(v) = node.labels.get(&c.key) else {
+                        continue;
+                    };
+                    if domains[i].contains(v.as_str())
                         && c.counts(pod, existing)
                         && c.includes(pod, node)
                     {
-                        bump(&mut counts[i], v);
+                        bump(&mut m, v);
                     }
                 }
-            }
-            counts.into_iter().map(Arc::new).collect()
-        };
+                Arc::new(m)
+            })
+            .collect();
         s.write(
             "PodTopologySpread/score",
             ScoreState {
                 constraints: cs,
                 counts,
                 weights,
+                lenient,
             },
         );
         Status::success()
@@ -291,15 +425,18 @@ impl Plugin for PodTopologySpread {
         let Some(st) = s.read::<ScoreState>("PodTopologySpread/score") else {
             return 0;
         };
-        if !has_all_keys(&st.constraints, node) {
+        if !st.lenient && !has_all_keys(&st.constraints, node) {
             return IGNORED;
         }
         let mut score = 0.0;
         for (i, c) in st.constraints.iter().enumerate() {
+            let Some(v) = node.labels.get(&c.key) else {
+                continue;
+            };
             let cnt = if c.key == HOSTNAME {
                 c.count_on(pod, node)
             } else {
-                st.counts[i].get(&node.labels[&c.key]).copied().unwrap_or(0)
+                st.counts[i].get(v).copied().unwrap_or(0)
             };
             score += cnt as f64 * st.weights[i] + (c.max_skew - 1) as f64;
         }
@@ -361,8 +498,12 @@ mod tests {
         let snap = Snapshot::new(&c);
         let p = spread_pod("DoNotSchedule");
         let mut s = CycleState::default();
-        assert!(PodTopologySpread.pre_filter(&mut s, &p, &snap).is_success());
-        let f = |n: &str| PodTopologySpread.filter(&s, &p, c.node(n).expect("node"));
+        assert!(
+            PodTopologySpread::default()
+                .pre_filter(&mut s, &p, &snap)
+                .is_success()
+        );
+        let f = |n: &str| PodTopologySpread::default().filter(&s, &p, c.node(n).expect("node"));
         assert_eq!(f("n2").reasons, vec![ERR_CONSTRAINTS]);
         assert!(f("n3").is_success());
     }
@@ -378,17 +519,179 @@ mod tests {
             .collect();
         let mut s = CycleState::default();
         assert!(
-            PodTopologySpread
+            PodTopologySpread::default()
                 .pre_score(&mut s, &p, &nodes, &snap)
                 .is_success()
         );
         let mut scores: Vec<i64> = nodes
             .iter()
-            .map(|n| PodTopologySpread.score(&s, &p, n))
+            .map(|n| PodTopologySpread::default().score(&s, &p, n))
             .collect();
-        PodTopologySpread.normalize(&s, &mut scores);
+        PodTopologySpread::default().normalize(&s, &mut scores);
         assert!(scores[2] > scores[0]);
         assert_eq!(scores[0], scores[1]);
         assert_eq!(scores[2], MAX_NODE_SCORE);
+    }
+
+    /// Scores of `p` over `nodes` after pre_score and normalize, or `None` when the plugin
+    /// skips the pod.
+    fn scores(
+        plugin: &PodTopologySpread,
+        c: &Cache,
+        p: &PodInfo,
+        nodes: &[&str],
+    ) -> Option<Vec<i64>> {
+        let snap = Snapshot::new(c);
+        let nodes: Vec<&NodeInfo> = nodes.iter().filter_map(|n| c.node(n)).collect();
+        let mut s = CycleState::default();
+        let st = plugin.pre_score(&mut s, p, &nodes, &snap);
+        if !st.is_success() {
+            return None;
+        }
+        let mut scores: Vec<i64> = nodes.iter().map(|n| plugin.score(&s, p, n)).collect();
+        plugin.normalize(&s, &mut scores);
+        Some(scores)
+    }
+
+    /// n1, n2 in zone a, n3 in zone b, n4 without a zone; two pods of ReplicaSet web-1
+    /// on n1.
+    fn replicaset_cluster() -> Cache {
+        let mut c = Cache::new();
+        for (n, zone) in [
+            ("n1", Some("a")),
+            ("n2", Some("a")),
+            ("n3", Some("b")),
+            ("n4", None),
+        ] {
+            let mut labels = json!({"kubernetes.io/hostname": n});
+            if let Some(z) = zone {
+                labels[ZONE] = json!(z);
+            }
+            c.upsert_node(Arc::new(
+                serde_json::from_value(json!({"metadata": {"name": n, "labels": labels}}))
+                    .expect("node"),
+            ));
+        }
+        for i in 0..2 {
+            c.add_pod(replica(&format!("e{i}")), "n1", false);
+        }
+        // a pod the ReplicaSet's selector does not select, on n3
+        c.add_pod(
+            pod_json(json!({"metadata": {"name": "other", "namespace": "default",
+                "labels": {"app": "db"}}, "spec": {"containers": [{"name": "c"}]}})),
+            "n3",
+            false,
+        );
+        let rs = k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+            match_labels: Some([("app".to_string(), "web".to_string())].into()),
+            ..Default::default()
+        };
+        c.owners.set(
+            crate::owners::Kind::ReplicaSet,
+            "default",
+            "web-1",
+            Some(crate::owners::OwnerSelector::Selector(Selector::new(Some(
+                &rs,
+            )))),
+        );
+        c
+    }
+
+    fn replica(name: &str) -> Arc<PodInfo> {
+        pod_json(json!({"metadata": {"name": name, "namespace": "default",
+            "labels": {"app": "web"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "name": "web-1", "uid": "u", "controller": true}]},
+            "spec": {"containers": [{"name": "c"}]}}))
+    }
+
+    #[test]
+    fn system_defaults_spread_a_replicaset_by_node_and_zone() {
+        let c = replicaset_cluster();
+        let got = scores(
+            &PodTopologySpread::default(),
+            &c,
+            &replica("p"),
+            &["n1", "n2", "n3", "n4"],
+        );
+        // upstream's arithmetic: hostname (maxSkew 3) weight ln(4+2), zone (maxSkew 5)
+        // weight ln(3+2) (domains a, b, and "" for n4); raw scores 13, 9, 6 and 2 (n4 is
+        // scored by hostname alone), normalized 100 * (max + min - s) / max
+        assert_eq!(got, Some(vec![15, 46, 69, 100]));
+        // the defaults never filter
+        let mut s = CycleState::default();
+        let snap = Snapshot::new(&c);
+        assert!(
+            PodTopologySpread::default()
+                .pre_filter(&mut s, &replica("p"), &snap)
+                .code
+                == crate::framework::Code::Skip
+        );
+    }
+
+    #[test]
+    fn no_defaults_without_an_owner_or_with_own_constraints() {
+        let c = replicaset_cluster();
+        let bare = pod_json(json!({"metadata": {"name": "p", "namespace": "default",
+            "labels": {"app": "web"}}, "spec": {"containers": [{"name": "c"}]}}));
+        assert_eq!(
+            scores(&PodTopologySpread::default(), &c, &bare, &["n1", "n3"]),
+            None
+        );
+        // defaultingType List with no constraints: nothing by default
+        let list = PodTopologySpread::new(
+            serde_json::from_value(json!({"defaultingType": "List"})).expect("args"),
+        )
+        .expect("valid");
+        assert_eq!(scores(&list, &c, &replica("p"), &["n1", "n3"]), None);
+        // a pod with constraints of its own is spread by them only: n4 lacks the zone
+        // key and is ignored
+        let own = pod_json(json!({"metadata": {"name": "p", "namespace": "default",
+            "labels": {"app": "web"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "name": "web-1", "uid": "u", "controller": true}]},
+            "spec": {"containers": [{"name": "c"}], "topologySpreadConstraints": [
+                {"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway",
+                 "labelSelector": {"matchLabels": {"app": "web"}}}]}}));
+        let got = scores(&PodTopologySpread::default(), &c, &own, &["n1", "n3", "n4"]);
+        assert_eq!(got, Some(vec![0, 100, 0]));
+    }
+
+    #[test]
+    fn list_defaults_are_validated_and_applied() {
+        let bad = |v: serde_json::Value| {
+            PodTopologySpread::new(serde_json::from_value(v).expect("args")).err()
+        };
+        assert!(
+            bad(json!({"defaultingType": "System", "defaultConstraints": [
+                {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}]}))
+            .is_some_and(|e| e.contains("must be empty"))
+        );
+        assert!(
+            bad(json!({"defaultingType": "Sometimes"}))
+                .is_some_and(|e| e.contains("Unsupported value"))
+        );
+        assert!(
+            bad(json!({"defaultingType": "List", "defaultConstraints": [
+                {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+                 "labelSelector": {}}]}))
+            .is_some_and(|e| e.contains("must not define a selector"))
+        );
+        // a hard default constraint filters the ReplicaSet's pods
+        let hard = PodTopologySpread::new(
+            serde_json::from_value(json!({"defaultingType": "List", "defaultConstraints": [
+                {"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "DoNotSchedule"}]}))
+            .expect("args"),
+        )
+        .expect("valid");
+        let c = replicaset_cluster();
+        let snap = Snapshot::new(&c);
+        let mut s = CycleState::default();
+        let p = replica("p");
+        assert!(hard.pre_filter(&mut s, &p, &snap).is_success());
+        let f = |n: &str| hard.filter(&s, &p, c.node(n).expect("node"));
+        assert_eq!(f("n2").reasons, vec![ERR_CONSTRAINTS]);
+        assert!(f("n3").is_success());
+        assert_eq!(f("n4").reasons, vec![ERR_MISSING_LABEL]);
     }
 }
