@@ -638,3 +638,48 @@ async fn concurrent_unpinned_patches_all_land() {
         .expect_err("a pinned patch of an old version");
     assert_eq!(status_code(err), 409);
 }
+
+#[tokio::test]
+async fn events_api_events_are_created_and_read_in_both_versions() {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use k8s_openapi::api::events::v1::Event;
+    let server = common::TestServer::start();
+    let client = server.client().await;
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let ev: Event = serde_json::from_value(json!({
+        "metadata": {"name": "e1"},
+        "eventTime": "2026-11-22T13:11:07.151197Z",
+        "reportingController": "default-scheduler",
+        "reportingInstance": "default-scheduler-host",
+        "action": "Binding", "reason": "Scheduled", "type": "Normal",
+        "note": "Successfully assigned default/p to n1",
+        "regarding": {"apiVersion": "v1", "kind": "Pod", "namespace": "default", "name": "p"}
+    }))
+    .expect("event");
+    let made = events
+        .create(&PostParams::default(), &ev)
+        .await
+        .expect("an events.k8s.io/v1 Event is created");
+    assert_eq!(
+        made.reporting_controller.as_deref(),
+        Some("default-scheduler")
+    );
+    assert_eq!(made.note.as_deref(), ev.note.as_deref());
+    // the same object through core/v1
+    let core: Api<CoreEvent> = Api::namespaced(client, "default");
+    let seen = core.get("e1").await.expect("read as core/v1");
+    assert_eq!(
+        seen.reporting_component.as_deref(),
+        Some("default-scheduler")
+    );
+    assert_eq!(seen.message.as_deref(), ev.note.as_deref());
+    // a new-style Event without its reporting controller is refused, naming the field
+    let mut bad = ev.clone();
+    bad.metadata.name = Some("e2".into());
+    bad.reporting_controller = None;
+    let e = events
+        .create(&PostParams::default(), &bad)
+        .await
+        .expect_err("reportingController is required");
+    assert_eq!(status_code(e), 422);
+}

@@ -159,8 +159,19 @@ fn validate_lease(lease: &Value) -> Errs {
     errs
 }
 
-/// `events.k8s.io/v1` Events: the fields new-style events must carry.
+/// `events.k8s.io/v1` Events: the fields new-style events must carry. The API server
+/// validates the object in its storage form, a core/v1 Event (`apiVersion: v1`), where
+/// two fields have their core names; errors name the events.k8s.io fields either way.
 fn validate_event(ev: &Value) -> Errs {
+    let stored = ev.get("apiVersion").and_then(Value::as_str) == Some("v1");
+    let field = |f: &str| -> String {
+        let name = match f {
+            "reportingController" if stored => "reportingComponent",
+            "note" if stored => "message",
+            _ => f,
+        };
+        str_or_empty(ev, name).to_string()
+    };
     let mut errs = Errs::new();
     if !has(ev, "eventTime") {
         errs.push(FieldError::required("eventTime", ""));
@@ -171,13 +182,13 @@ fn validate_event(ev: &Value) -> Errs {
         "action",
         "reason",
     ] {
-        if str_or_empty(ev, f).is_empty() {
+        if field(f).is_empty() {
             errs.push(FieldError::required(f, ""));
         }
     }
-    let controller = str_or_empty(ev, "reportingController");
+    let controller = field("reportingController");
     if !controller.is_empty() {
-        errs.extend(validate_qualified_name(controller, "reportingController"));
+        errs.extend(validate_qualified_name(&controller, "reportingController"));
     }
     for (f, max) in [
         ("reportingInstance", 128),
@@ -185,13 +196,12 @@ fn validate_event(ev: &Value) -> Errs {
         ("reason", 128),
         ("note", 1024),
     ] {
-        let v = str_or_empty(ev, f);
-        if v.len() > max {
+        if field(f).len() > max {
             errs.push(FieldError::too_long(f, max));
         }
     }
-    let t = str_or_empty(ev, "type");
-    if !matches!(t, "Normal" | "Warning") {
+    let t = field("type");
+    if !matches!(t.as_str(), "Normal" | "Warning") {
         errs.push(FieldError::invalid(
             "type",
             json!(""),

@@ -148,6 +148,30 @@ fn endpoint_slices_and_runtime_classes() {
 }
 
 #[test]
+fn new_style_events_in_their_stored_core_form() {
+    // what the API server validates after converting an events.k8s.io/v1 Event to its
+    // storage version
+    let stored = json!({"apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "e", "namespace": "d"}, "type": "Normal",
+        "eventTime": "2026-11-22T13:11:07.151197Z", "reportingComponent": "default-scheduler",
+        "reportingInstance": "default-scheduler-h", "action": "Binding", "reason": "Scheduled",
+        "message": "bound", "involvedObject": {"kind": "Pod", "name": "p"}});
+    let (_, m) = create("events.k8s.io", "v1", "events", stored.clone());
+    assert!(m.is_empty(), "{m:?}");
+    let mut bad = stored;
+    bad.as_object_mut().map(|o| o.remove("reportingComponent"));
+    bad["message"] = json!("x".repeat(1025));
+    let (_, m) = create("events.k8s.io", "v1", "events", bad);
+    assert_eq!(
+        m,
+        vec![
+            "reportingController: Required value",
+            "note: Too long: must have at most 1024 bytes",
+        ]
+    );
+}
+
+#[test]
 fn new_style_events() {
     let (_, m) = create(
         "events.k8s.io",
