@@ -92,10 +92,10 @@ impl Owners {
             }
         }
         let mut selector = Selector::from_labels(&set);
-        let Some(kind) = controller_of(pod) else {
+        let Some((kind, name)) = controller_of(pod) else {
             return selector;
         };
-        let key = (kind.0, pod.namespace.clone(), kind.1.to_string());
+        let key = (kind, pod.namespace.clone(), name.to_string());
         match self.controllers.get(&key) {
             Some(OwnerSelector::Labels(l)) => {
                 set.extend(l.iter().map(|(k, v)| (k.clone(), v.clone())));

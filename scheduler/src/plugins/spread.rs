@@ -378,38 +378,46 @@ impl Plugin for PodTopologySpread {
                 ((size + 2) as f64).ln()
             })
             .collect();
-        // per constraint, the matching pods per domain (per node for hostname: counted
-        // in score); the cache's counts when nothing narrows the nodes that count
-        let counts = cs
+        // Per constraint, the matching pods per domain (hostname's are counted per node
+        // in score). The cache's counts serve a constraint no inclusion policy narrows,
+        // unless the other constraints' keys narrow the nodes that count (several
+        // constraints of the pod's own); the others are counted in one pass.
+        let mut counts: Vec<Option<Arc<DomainCounts>>> = cs
             .iter()
-            .enumerate()
-            .map(|(i, c)| {
+            .map(|c| {
                 if c.key == HOSTNAME {
-                    return Arc::new(DomainCounts::new());
+                    Some(Arc::new(DomainCounts::new()))
+                } else if lenient || cs.len() == 1 {
+                    memo_counts(c, pod, snap)
+                } else {
+                    None
                 }
-                if (lenient || cs.len() == 1)
-                    && let Some(m) = memo_counts(c, pod, snap)
-                {
-                    return m;
+            })
+            .collect();
+        if counts.iter().any(Option::is_none) {
+            let mut scanned = vec![DomainCounts::new(); cs.len()];
+            for (node, existing) in snap.pods_in_namespace(&pod.namespace) {
+                if !lenient && !has_all_keys(&cs, node) {
+                    continue;
                 }
-                let mut m = DomainCounts::new();
-                for (node, existing) in snap.pods_in_namespace(&pod.namespace) {
-                    if !lenient && !has_all_keys(&cs, node) {
-                        continue;
-                    }
+                for (i, c) in cs.iter().enumerate() {
                     let Some(v) = node.labels.get(&c.key) else {
                         continue;
                     };
-                    if domains[i].contains(v.as_str())
+                    if counts[i].is_none()
+                        && domains[i].contains(v.as_str())
                         && c.counts(pod, existing)
                         && c.includes(pod, node)
                     {
-                        bump(&mut m, v);
+                        bump(&mut scanned[i], v);
                     }
                 }
-                Arc::new(m)
-            })
-            .collect();
+            }
+            for (slot, m) in counts.iter_mut().zip(scanned) {
+                slot.get_or_insert_with(|| Arc::new(m));
+            }
+        }
+        let counts = counts.into_iter().flatten().collect();
         s.write(
             "PodTopologySpread/score",
             ScoreState {
@@ -655,6 +663,28 @@ mod tests {
                  "labelSelector": {"matchLabels": {"app": "web"}}}]}}));
         let got = scores(&PodTopologySpread::default(), &c, &own, &["n1", "n3", "n4"]);
         assert_eq!(got, Some(vec![0, 100, 0]));
+    }
+
+    #[test]
+    fn several_own_constraints_are_counted_from_the_pods() {
+        // two constraints of the pod's own: the zone counts come from walking the pods,
+        // only those on nodes with both keys; n4 lacks the zone and is ignored
+        let c = replicaset_cluster();
+        let p = pod_json(json!({"metadata": {"name": "p", "namespace": "default",
+            "labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "c"}], "topologySpreadConstraints": [
+                {"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway",
+                 "labelSelector": {"matchLabels": {"app": "web"}}},
+                {"maxSkew": 1, "topologyKey": HOSTNAME, "whenUnsatisfiable": "ScheduleAnyway",
+                 "labelSelector": {"matchLabels": {"app": "web"}}}]}}));
+        // weights ln(2+2) for zones a and b, ln(3+2) for three hosts; raw 6, 3, 0
+        let got = scores(
+            &PodTopologySpread::default(),
+            &c,
+            &p,
+            &["n1", "n2", "n3", "n4"],
+        );
+        assert_eq!(got, Some(vec![0, 50, 100, 0]));
     }
 
     #[test]
