@@ -58,7 +58,26 @@ fn api_version(obj: &Value) -> &str {
 
 /// The object as the served version `res` shows it.
 pub fn to_version(obj: &Value, res: &ResourceInfo) -> Value {
+    to_version_cow(obj, res).into_owned()
+}
+
+/// [`to_version`], borrowing `obj` when it already is at `res`'s version with its kind:
+/// the common case of an object shown as it is stored, which then copies nothing.
+pub fn to_version_cow<'a>(obj: &'a Value, res: &ResourceInfo) -> std::borrow::Cow<'a, Value> {
+    use std::borrow::Cow;
     let want = res.api_version();
+    if api_version(obj) == want
+        && obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| !k.is_empty())
+    {
+        return Cow::Borrowed(obj);
+    }
+    Cow::Owned(to_version_owned(obj, res, want))
+}
+
+fn to_version_owned(obj: &Value, res: &ResourceInfo, want: String) -> Value {
     let have = api_version(obj);
     if have == want || have.is_empty() {
         let mut o = obj.clone();
@@ -271,6 +290,24 @@ fn events_to_core_event(obj: &Value) -> Value {
 mod tests {
     use super::*;
     use crate::registry::Registry;
+
+    #[test]
+    fn an_object_at_the_served_version_is_shown_without_a_copy() {
+        use std::borrow::Cow;
+        let r = Registry::with_builtins();
+        let cm = r.get("", "v1", "configmaps").expect("configmaps");
+        let stored = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}});
+        assert!(matches!(to_version_cow(&stored, &cm), Cow::Borrowed(_)));
+        // without its kind, or at no version, it is completed
+        for partial in [
+            json!({"apiVersion": "v1", "metadata": {"name": "a"}}),
+            json!({"kind": "ConfigMap", "metadata": {"name": "a"}}),
+        ] {
+            let shown = to_version_cow(&partial, &cm);
+            assert!(matches!(shown, Cow::Owned(_)));
+            assert_eq!(*shown, stored);
+        }
+    }
 
     #[test]
     fn list_items_are_written_as_converted_items_serialize() {

@@ -204,9 +204,27 @@ impl crate::rest::Rest {
     /// One object as `res`'s version shows it (what `conversion::to_version` does, plus
     /// the conversion webhook of custom resources that have one).
     pub async fn shown(&self, res: &ResourceInfo, obj: &Value) -> Result<Value, ApiError> {
+        self.shown_arc(res, obj).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Self::shown`] of an object the store holds: the same object, not a copy, when
+    /// it is already at `res`'s version (conversion webhooks skip such objects too).
+    pub async fn shown_stored(
+        &self,
+        res: &ResourceInfo,
+        obj: &Arc<Value>,
+    ) -> Result<Arc<Value>, ApiError> {
+        if let std::borrow::Cow::Borrowed(_) = crate::conversion::to_version_cow(obj, res) {
+            return Ok(obj.clone());
+        }
+        self.shown_arc(res, obj).await
+    }
+
+    async fn shown_arc(&self, res: &ResourceInfo, obj: &Value) -> Result<Arc<Value>, ApiError> {
         let obj = crate::conversion::to_version(obj, res);
         let mut out = self.convert_to(res, vec![obj], &res.api_version()).await?;
         out.pop()
+            .map(Arc::new)
             .ok_or_else(|| ApiError::internal("the conversion webhook returned no object"))
     }
 }

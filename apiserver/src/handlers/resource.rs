@@ -564,16 +564,16 @@ fn partial(obj: &Value) -> Value {
 }
 
 /// One object in the shape the client asked for.
-pub(super) fn shape_one(
+pub(super) fn shape_one<'a>(
     crds: &crate::crd::CustomResources,
     res: &ResourceInfo,
-    obj: &Value,
+    obj: &'a Value,
     accept: Accept,
     query: &Query,
     rev: u64,
-) -> Value {
-    match accept.shape {
-        Shape::Object => obj.clone(),
+) -> std::borrow::Cow<'a, Value> {
+    std::borrow::Cow::Owned(match accept.shape {
+        Shape::Object => return std::borrow::Cow::Borrowed(obj),
         Shape::PartialMetadata => partial(obj),
         Shape::Table => {
             let meta = if rev > 0 {
@@ -589,5 +589,5 @@ pub(super) fn shape_one(
                 query.get("includeObject").unwrap_or("Metadata"),
             )
         }
-    }
+    })
 }

@@ -37,12 +37,13 @@ struct Encoder {
 
 impl Encoder {
     fn frame(&mut self, ty: &str, object: &Value) -> Option<Bytes> {
-        let object = match self.accept.shape {
-            Shape::Object => object.clone(),
-            Shape::PartialMetadata => {
-                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object.get("metadata").cloned().unwrap_or(json!({}))})
-            }
-            Shape::Table if ty == "BOOKMARK" || ty == "ERROR" => object.clone(),
+        use std::borrow::Cow;
+        let object: Cow<'_, Value> = match self.accept.shape {
+            Shape::Object => Cow::Borrowed(object),
+            Shape::PartialMetadata => Cow::Owned(
+                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object.get("metadata").cloned().unwrap_or(json!({}))}),
+            ),
+            Shape::Table if ty == "BOOKMARK" || ty == "ERROR" => Cow::Borrowed(object),
             Shape::Table => {
                 let mut t = crate::crd::table(
                     &self.crds,
@@ -56,7 +57,7 @@ impl Encoder {
                     t["columnDefinitions"] = json!([]);
                 }
                 self.first = false;
-                t
+                Cow::Owned(t)
             }
         };
         match self.accept.encoding {
@@ -64,7 +65,17 @@ impl Encoder {
                 .ok()
                 .map(Bytes::from),
             _ => {
-                let mut line = serde_json::to_vec(&json!({"type": ty, "object": object})).ok()?;
+                #[derive(serde::Serialize)]
+                struct Frame<'a> {
+                    #[serde(rename = "type")]
+                    ty: &'a str,
+                    object: &'a Value,
+                }
+                let mut line = serde_json::to_vec(&Frame {
+                    ty,
+                    object: &object,
+                })
+                .ok()?;
                 line.push(b'\n');
                 Some(Bytes::from(line))
             }
@@ -93,16 +104,16 @@ impl Encoder {
 }
 
 /// An object at the watched version (through the CRD's conversion webhook if it has one).
-async fn shown(
+async fn shown<'a>(
     rest: &crate::rest::Rest,
     res: &ResourceInfo,
-    obj: &Value,
+    obj: &'a Value,
     webhook_converted: bool,
-) -> Result<Value, ApiError> {
+) -> Result<std::borrow::Cow<'a, Value>, ApiError> {
     if webhook_converted {
-        rest.shown(res, obj).await
+        rest.shown(res, obj).await.map(std::borrow::Cow::Owned)
     } else {
-        Ok(crate::conversion::to_version(obj, res))
+        Ok(crate::conversion::to_version_cow(obj, res))
     }
 }
 

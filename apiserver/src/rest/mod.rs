@@ -112,11 +112,11 @@ impl Rest {
         res: &ResourceInfo,
         ns: &str,
         name: &str,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         let stored = self
             .get_stored(res, ns, name)
             .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
-        self.shown(res, &stored).await
+        self.shown_stored(res, &stored).await
     }
 
     /// The stored object, unconverted.

@@ -41,7 +41,7 @@ pub struct WriteOptions {
 /// The result of a write: the object as stored (or as it would be, for dry runs).
 #[derive(Debug)]
 pub struct Written {
-    pub object: Value,
+    pub object: Arc<Value>,
     pub created: bool,
     pub warnings: Vec<String>,
 }
@@ -394,7 +394,7 @@ impl Rest {
             .await?;
         if opts.dry_run {
             return Ok(Written {
-                object: self.shown(res, &obj).await?,
+                object: Arc::new(self.shown(res, &obj).await?),
                 created: true,
                 warnings,
             });
@@ -406,7 +406,7 @@ impl Rest {
             Ok(stored) => {
                 admitted.record(&self.store).await;
                 Ok(Written {
-                    object: self.shown(res, &stored).await?,
+                    object: self.shown_stored(res, &stored).await?,
                     created: true,
                     warnings,
                 })
@@ -575,7 +575,7 @@ impl Rest {
             let mut shown = new.clone();
             crate::storage::set_resource_version(&mut shown, expected);
             return Ok(Written {
-                object: self.shown(res, &shown).await?,
+                object: Arc::new(self.shown(res, &shown).await?),
                 created: false,
                 warnings: warnings.clone(),
             });
@@ -595,7 +595,7 @@ impl Rest {
             self.allocators.release_for(&storage_res, &gone);
             self.unclaim_service(&storage_res, &gone).await;
             return Ok(Written {
-                object: self.shown(res, &gone).await?,
+                object: self.shown_stored(res, &gone).await?,
                 created: false,
                 warnings: warnings.clone(),
             });
@@ -604,7 +604,7 @@ impl Rest {
         self.finish_service_update(alloc, stored.is_ok()).await;
         let stored = stored.map_err(|e| storage_error(res, name, e))?;
         Ok(Written {
-            object: self.shown(res, &stored).await?,
+            object: self.shown_stored(res, &stored).await?,
             created: false,
             warnings: warnings.clone(),
         })

@@ -2,6 +2,8 @@
 //! make `append` durable before returning; the in-memory [`super::Store`] is rebuilt from
 //! `load` at start.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 /// One revision of one key; `value` is `None` for a deletion.
@@ -9,7 +11,7 @@ use serde_json::Value;
 pub struct Record {
     pub key: String,
     pub rev: u64,
-    pub value: Option<Value>,
+    pub value: Option<Arc<Value>>,
 }
 
 /// What a backend holds at start.

@@ -14,7 +14,7 @@ use super::consistent::RevisionBatcher;
 use super::etcd::Etcd;
 use super::writer::{self, Op};
 use super::{
-    Backend, BackendError, SYNC_TIMEOUT, State, StorageError, Store, obj_without_rv,
+    Backend, BackendError, SYNC_TIMEOUT, State, StorageError, Store, same_but_rv,
     set_resource_version,
 };
 
@@ -130,7 +130,7 @@ impl OnEtcd {
             Op::Update { expected, obj } => {
                 let unchanged = |st: &State| {
                     st.objects.get(key).and_then(|cur| {
-                        (cur.rev == expected && *cur.value == obj_without_rv(&obj, &cur.value))
+                        (cur.rev == expected && same_but_rv(&obj, &cur.value))
                             .then(|| cur.value.clone())
                     })
                 };

@@ -182,7 +182,7 @@ impl Store {
                     rec.key,
                     Entry {
                         rev: rec.rev,
-                        value: Arc::new(value),
+                        value,
                     },
                 );
             }
@@ -191,7 +191,7 @@ impl Store {
         let mut last: BTreeMap<String, Arc<Value>> = BTreeMap::new();
         for rec in loaded.history_base {
             if let Some(v) = rec.value {
-                last.insert(rec.key, Arc::new(v));
+                last.insert(rec.key, v);
             }
         }
         if let Some(first) = loaded.history.first() {
@@ -201,7 +201,6 @@ impl Store {
             let prev = last.get(&rec.key).cloned();
             let (kind, object) = match rec.value {
                 Some(v) => {
-                    let v = Arc::new(v);
                     last.insert(rec.key.clone(), v.clone());
                     (
                         if prev.is_some() {
@@ -621,15 +620,27 @@ impl Inner {
     }
 }
 
-/// `obj` with the stored object's resourceVersion, to compare for no-op writes.
-pub(super) fn obj_without_rv(obj: &Value, stored: &Value) -> Value {
-    let mut o = obj.clone();
-    if let Some(rv) = stored.pointer("/metadata/resourceVersion")
-        && let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut)
-    {
-        m.insert("resourceVersion".into(), rv.clone());
+/// Whether `obj` equals the stored object but for `metadata.resourceVersion` (a write
+/// that changes nothing). Compares in place: no copy of either object.
+pub(super) fn same_but_rv(obj: &Value, stored: &Value) -> bool {
+    let (Some(a), Some(b)) = (obj.as_object(), stored.as_object()) else {
+        return obj == stored;
+    };
+    if a.len() != b.len() {
+        return false;
     }
-    o
+    a.iter().all(|(k, v)| {
+        let Some(w) = b.get(k) else { return false };
+        match (k.as_str(), v.as_object(), w.as_object()) {
+            ("metadata", Some(m), Some(n)) => {
+                let rv = "resourceVersion";
+                m.iter().filter(|(k, _)| *k != rv).count()
+                    == n.iter().filter(|(k, _)| *k != rv).count()
+                    && m.iter().all(|(k, v)| k == rv || n.get(k) == Some(v))
+            }
+            _ => v == w,
+        }
+    })
 }
 
 /// A running watch: first the backlog, then live events, filtered by prefix.

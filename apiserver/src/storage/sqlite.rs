@@ -3,7 +3,7 @@
 //! crash or power loss; SQLite's journal makes a half-written row impossible.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
@@ -66,16 +66,15 @@ fn decode(
     value: Option<Vec<u8>>,
     deleted: bool,
 ) -> Result<Record, BackendError> {
-    let value =
-        match (deleted, value) {
-            (true, _) | (false, None) => None,
-            (false, Some(bytes)) => Some(serde_json::from_slice::<Value>(&bytes).map_err(|e| {
-                BackendError::Corrupt {
-                    key: key.to_string(),
-                    reason: e.to_string(),
-                }
-            })?),
-        };
+    let value = match (deleted, value) {
+        (true, _) | (false, None) => None,
+        (false, Some(bytes)) => Some(Arc::new(serde_json::from_slice::<Value>(&bytes).map_err(
+            |e| BackendError::Corrupt {
+                key: key.to_string(),
+                reason: e.to_string(),
+            },
+        )?)),
+    };
     Ok(Record {
         key: key.to_string(),
         rev: rev as u64,
@@ -144,7 +143,7 @@ impl Backend for SqliteBackend {
             .map(|r| {
                 let bytes = match &r.value {
                     Some(v) => Some(
-                        serde_json::to_vec(v).map_err(|e| BackendError::Other(e.to_string()))?,
+                        serde_json::to_vec(&**v).map_err(|e| BackendError::Other(e.to_string()))?,
                     ),
                     None => None,
                 };

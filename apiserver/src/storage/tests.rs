@@ -469,3 +469,19 @@ async fn etcd_current_revision_is_the_latest_of_any_key() {
     // reading the revision writes nothing and reads no object
     assert_eq!(conn.current_revision().await.expect("revision"), made);
 }
+
+#[test]
+fn a_write_differing_only_in_resource_version_is_the_same() {
+    let stored = json!({"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "7"}, "data": {"k": "v"}});
+    let same = json!({"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}});
+    let stale_rv = json!({"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "3"}, "data": {"k": "v"}});
+    assert!(same_but_rv(&same, &stored));
+    assert!(same_but_rv(&stale_rv, &stored));
+    let label = json!({"kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "y"}}, "data": {"k": "v"}});
+    let data = json!({"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "w"}});
+    let more = json!({"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}, "binaryData": {}});
+    let no_meta = json!({"kind": "ConfigMap", "data": {"k": "v"}});
+    for changed in [label, data, more, no_meta] {
+        assert!(!same_but_rv(&changed, &stored), "{changed}");
+    }
+}

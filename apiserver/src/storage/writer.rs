@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Backend, BackendError, Entry, Event, EventType, Inner, Record, StorageError, obj_without_rv,
+    Backend, BackendError, Entry, Event, EventType, Inner, Record, StorageError, same_but_rv,
     set_resource_version,
 };
 
@@ -91,7 +91,7 @@ fn plan(key: &str, op: Op, current: Option<&Entry>, rev: u64) -> Plan {
             conflict(expected, cur.rev)
         }
         (Op::Update { mut obj, .. }, Some(cur)) => {
-            if *cur.value == obj_without_rv(&obj, &cur.value) {
+            if same_but_rv(&obj, &cur.value) {
                 return Plan::Done(Ok(cur.value.clone()));
             }
             set_resource_version(&mut obj, rev);
@@ -147,7 +147,7 @@ async fn commit(inner: &Arc<Inner>, backend: &Arc<dyn Backend>, batch: Vec<Write
         .map(|(_, ev)| Record {
             key: ev.key.clone(),
             rev: ev.rev,
-            value: (ev.kind != EventType::Deleted).then(|| (*ev.object).clone()),
+            value: (ev.kind != EventType::Deleted).then(|| ev.object.clone()),
         })
         .collect();
     let backend = backend.clone();

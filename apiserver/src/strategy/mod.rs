@@ -62,17 +62,21 @@ pub fn tracks_generation(res: &ResourceInfo) -> bool {
 
 /// Whether anything outside metadata and status changed (what bumps generation).
 pub fn spec_changed(res: &ResourceInfo, old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| -> Value {
-        let mut v = v.clone();
-        if let Some(m) = v.as_object_mut() {
-            m.remove("metadata");
-            m.remove("status");
-            m.remove("apiVersion");
-            m.remove("kind");
+    // everything but these fields, compared in place
+    const NOT_SPEC: [&str; 4] = ["metadata", "status", "apiVersion", "kind"];
+    let mut changed = match (old.as_object(), new.as_object()) {
+        (Some(a), Some(b)) => {
+            let spec = |m: &'_ serde_json::Map<String, Value>| {
+                m.iter()
+                    .filter(|(k, _)| !NOT_SPEC.contains(&k.as_str()))
+                    .count()
+            };
+            spec(a) != spec(b)
+                || a.iter()
+                    .any(|(k, v)| !NOT_SPEC.contains(&k.as_str()) && b.get(k) != Some(v))
         }
-        v
+        _ => old != new,
     };
-    let mut changed = strip(old) != strip(new);
     if !res.has_status() && !crate::conversion::is_builtin_group(&res.group) {
         // a custom resource without a status subresource: status is part of its spec
         changed |= old.get("status") != new.get("status");

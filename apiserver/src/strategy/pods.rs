@@ -70,6 +70,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_spec_changes_bump_the_generation() {
+        let r = crate::registry::Registry::with_builtins();
+        let pods = r.get("", "v1", "pods").expect("pods");
+        let old = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a"}]}, "status": {"phase": "Pending"}});
+        let mut status_only = old.clone();
+        status_only["status"]["phase"] = json!("Running");
+        status_only["metadata"]["labels"] = json!({"x": "y"});
+        assert!(!super::super::spec_changed(&pods, &old, &status_only));
+        let mut spec = old.clone();
+        spec["spec"]["activeDeadlineSeconds"] = json!(5);
+        assert!(super::super::spec_changed(&pods, &old, &spec));
+        let mut removed = old.clone();
+        removed.as_object_mut().map(|m| m.remove("spec"));
+        assert!(super::super::spec_changed(&pods, &old, &removed));
+        let mut added = old.clone();
+        added["extra"] = json!(1);
+        assert!(super::super::spec_changed(&pods, &old, &added));
+        let mut deleting = old.clone();
+        deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        assert!(super::super::spec_changed(&pods, &old, &deleting));
+    }
+
+    #[test]
     fn qos_classes() {
         assert_eq!(
             qos_class(&json!({"spec":{"containers":[{"name":"a"}]}})),
