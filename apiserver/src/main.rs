@@ -8,6 +8,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 
+/// mimalloc instead of the C library's allocator: the server allocates and frees a
+/// JSON tree per request, and glibc's malloc and free took a fifth of its CPU under load.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admission;
 mod aggregator;
 mod auditing;

@@ -4,7 +4,10 @@
 //! secret-based tokens, the TokenRequest subresource, and service account issuer
 //! discovery (`/.well-known/openid-configuration`, `/openid/v1/jwks`).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -31,7 +34,18 @@ pub struct TokenIssuer {
     pub audiences: Vec<String>,
     signing: Option<(EncodingKey, Algorithm, String)>,
     public: Vec<PublicKey>,
+    /// Tokens whose signature and claims passed lately, by SHA-256: their claims, until
+    /// the earlier of [`VERIFIED_TTL`] after the check and the token's expiry. Only the
+    /// signature check is remembered (it costs as much as the rest of a request); the
+    /// objects a token is bound to are looked up on every request.
+    verified: Mutex<HashMap<[u8; 32], (Arc<Value>, Instant)>>,
 }
+
+/// How long a verified token is not verified again (upstream caches successful token
+/// authentications for 10s).
+const VERIFIED_TTL: Duration = Duration::from_secs(10);
+/// Verified tokens remembered at most (expired ones go first).
+const VERIFIED_MAX: usize = 10_000;
 
 /// A public key's DER (PKIX) and algorithm, and its parts for a JWK.
 fn public_der(pem: &str) -> Result<(Vec<u8>, Algorithm, Value), String> {
@@ -149,6 +163,7 @@ impl TokenIssuer {
             audiences,
             signing,
             public,
+            verified: Mutex::default(),
         })
     }
 
@@ -163,7 +178,37 @@ impl TokenIssuer {
     }
 
     /// The verified claims of a token this server (or a legacy secret) issued.
-    pub fn verify(&self, token: &str) -> Option<Value> {
+    pub fn verify(&self, token: &str) -> Option<Arc<Value>> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = Instant::now();
+        let lock = || self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((claims, until)) = lock().get(&digest)
+            && *until > now
+        {
+            return Some(claims.clone());
+        }
+        let claims = Arc::new(self.verify_signature(token)?);
+        let left = match claims.get("exp").and_then(Value::as_i64) {
+            Some(exp) => {
+                let secs = exp.saturating_sub(chrono::Utc::now().timestamp());
+                Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+            }
+            None => VERIFIED_TTL,
+        };
+        if !left.is_zero() {
+            let mut cache = lock();
+            if cache.len() >= VERIFIED_MAX {
+                cache.retain(|_, (_, until)| *until > now);
+                if cache.len() >= VERIFIED_MAX {
+                    cache.clear();
+                }
+            }
+            cache.insert(digest, (claims.clone(), now + left.min(VERIFIED_TTL)));
+        }
+        Some(claims)
+    }
+
+    fn verify_signature(&self, token: &str) -> Option<Value> {
         for k in &self.public {
             let mut v = Validation::new(k.alg);
             v.set_issuer(&[self.issuer.as_str(), LEGACY_ISSUER]);
@@ -403,9 +448,13 @@ mod tests {
         let expired = json!({"iss": "https://kubernetes.default.svc", "sub": "x", "aud": ["https://kubernetes.default.svc"], "exp": chrono::Utc::now().timestamp() - 10});
         assert!(iss.verify(&iss.sign(&expired).expect("sign")).is_none());
         assert!(iss.verify("garbage.token.here").is_none());
+        // the second check of a token is answered from what the first one found
+        let (first, again) = (iss.verify(&token), iss.verify(&token));
+        assert!(matches!((&first, &again), (Some(a), Some(b)) if Arc::ptr_eq(a, b)));
         let mut tampered = token.clone();
         tampered.pop();
         tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(iss.verify(&tampered).is_none());
         assert!(iss.verify(&tampered).is_none());
         let jwks = iss.jwks();
         assert_eq!(jwks["keys"][0]["kty"], "RSA");

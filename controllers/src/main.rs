@@ -5,6 +5,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
+
+/// mimalloc instead of the C library's allocator, as in kube-apiserver: a fifth of this
+/// process's CPU went to glibc's malloc and free under load.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use kube_controller_manager::credentials::ServiceAccountClients;
 use kube_controller_manager::leaderelection::{self, LeaderElector};
 use kube_controller_manager::{Context, Options, controllers, is_enabled};
