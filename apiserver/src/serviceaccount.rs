@@ -38,8 +38,11 @@ pub struct TokenIssuer {
     /// the earlier of [`VERIFIED_TTL`] after the check and the token's expiry. Only the
     /// signature check is remembered (it costs as much as the rest of a request); the
     /// objects a token is bound to are looked up on every request.
-    verified: Mutex<HashMap<[u8; 32], (Arc<Value>, Instant)>>,
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
 }
+
+/// A verified token's claims, and until when they hold without a new check.
+type Verified = (Arc<Value>, Instant);
 
 /// How long a verified token is not verified again (upstream caches successful token
 /// authentications for 10s).
